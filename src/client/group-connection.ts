@@ -1,0 +1,78 @@
+import type { Redis, Command } from "ioredis";
+import { GroupUnavailableError } from "../errors.js";
+import type { WriteCoalescer } from "./write-coalescer.js";
+
+type Reject = (error: Error) => void;
+
+// ioredis raises these when a command cannot reach its server; we name the group.
+const CONNECTION_ERROR_NAMES = new Set(["MaxRetriesPerRequestError"]);
+const CONNECTION_ERROR_MESSAGES = new Set([
+  "Connection is closed.",
+  "Stream isn't writeable and enableOfflineQueue options is false",
+]);
+
+/** A command's way out to one group: its ioredis connection and what shardis knows of it. */
+export class GroupConnection {
+  constructor(
+    readonly id: number,
+    readonly address: string,
+    readonly redis: Redis,
+    /** True when shardis created the connection, or was asked to close a wrapped one. */
+    readonly owned: boolean,
+    private readonly coalescer: WriteCoalescer | null,
+  ) {
+    // With autoResendUnfulfilledCommands off, ioredis silently drops the
+    // commands that were in flight when a connection closed; fail them instead.
+    if (redis.options.autoResendUnfulfilledCommands === false) {
+      redis.on("close", () => this.failInFlight());
+    }
+  }
+
+  /** Sends a command; connection failures reject it with a GroupUnavailableError naming this group. */
+  send(command: Command): void {
+    if (!this.admit(command)) return;
+    const redis = this.redis;
+    if (this.coalescer !== null && redis.status === "ready" && redis.stream) this.coalescer.hold(redis.stream);
+    redis.sendCommand(command);
+  }
+
+  /**
+   * Readies a command for this group (directly or in a pipeline): rejects it
+   * when the connection has ended, and makes connection failures name the group.
+   */
+  admit(command: Command): boolean {
+    if (this.redis.status === "end") {
+      command.reject(this.unavailable("its connection is closed (quit or disconnect was called)"));
+      return false;
+    }
+    const reject: Reject = command.reject;
+    command.reject = (error) => reject(this.translate(error));
+    return true;
+  }
+
+  /** ioredis connection errors become a GroupUnavailableError; Redis replies pass through. */
+  translate(error: Error): Error {
+    if (CONNECTION_ERROR_NAMES.has(error.name) || CONNECTION_ERROR_MESSAGES.has(error.message)) {
+      return this.unavailable(error.message, error);
+    }
+    return error;
+  }
+
+  unavailable(reason: string, cause?: Error): GroupUnavailableError {
+    return new GroupUnavailableError(this.id, this.address, reason, cause ? { cause } : undefined);
+  }
+
+  private failInFlight(): void {
+    // Internal to ioredis: the queue of commands written but not answered when the socket closed.
+    const internals = this.redis as unknown as { prevCommandQueue?: { shift(): { command: Command } | undefined } | null };
+    const queue = internals.prevCommandQueue;
+    if (!queue) return;
+    internals.prevCommandQueue = null;
+    let item;
+    while ((item = queue.shift())) {
+      item.command.reject(
+        this.unavailable("the connection closed while the command was in flight; it may or may not have been applied"),
+      );
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import type { Command, Callback } from "ioredis";
+import Commander from "ioredis/built/utils/Commander";
+import { slotOf } from "../slot.js";
+import { planFor } from "../commands/plan.js";
+import { ArgumentError, CommandNotAllowedError, CrossSlotError, UnknownCommandError } from "../errors.js";
+import type { Arg } from "../commands/split.js";
+import { routeCommand, type RouterOptions } from "./router.js";
+import type { GroupPool } from "./pool.js";
+import type { GroupConnection } from "./group-connection.js";
+
+/** ioredis' pipeline result: one [error] or [null, result] per command, in the caller's order. */
+export type PipelineResult = [error: Error | null, result: unknown][];
+
+/** The parts of an ioredis Pipeline that shardis feeds prebuilt commands into. */
+interface IoredisPipeline {
+  sendCommand(command: Command): unknown;
+  exec(): Promise<PipelineResult | null>;
+}
+
+/** What a pipeline borrows from its client: options and scripts defined with defineCommand. */
+interface PipelineParent {
+  readonly options: Commander["options"];
+  readonly scriptsSet: object;
+  readonly addedBuiltinSet: Set<string>;
+}
+
+const noop = () => {};
+
+/**
+ * A pipeline over any mix of groups: commands are routed as the client routes
+ * them, each group's share goes out as one ioredis pipeline, and exec()
+ * answers in the caller's order with ioredis' `[error, result]` shape.
+ */
+export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
+  /** Marks this as a pipeline for ioredis' script helpers (defineCommand). */
+  readonly isPipeline = true;
+  protected readonly queue: Command[] = [];
+  private executed: Promise<PipelineResult | null> | null = null;
+
+  constructor(
+    /** The client; ioredis' script helpers resend NOSCRIPT retries through it. */
+    readonly redis: PipelineParent,
+    protected readonly pool: GroupPool,
+    protected readonly router: RouterOptions,
+  ) {
+    super();
+    this.options = redis.options;
+    const self = this as unknown as Record<string, unknown>;
+    const parent = redis as unknown as Record<string, unknown>;
+    for (const name of [...Object.keys(redis.scriptsSet), ...redis.addedBuiltinSet]) {
+      self[name] = parent[name];
+      self[`${name}Buffer`] = parent[`${name}Buffer`];
+    }
+  }
+
+  /** Number of queued commands. */
+  get length(): number {
+    return this.queue.length;
+  }
+
+  /** @ignore Queues a command; the generated command methods call this. */
+  override sendCommand(command: Command): this {
+    this.queue.push(command);
+    return this;
+  }
+
+  /** Queues `[name, ...args]` entries, as ioredis' pipeline(commands) does. */
+  addBatch(commands: unknown[][]): this {
+    const self = this as unknown as Record<string, unknown>;
+    for (const [name, ...args] of commands) {
+      const method = typeof name === "string" ? self[name] : undefined;
+      if (typeof method !== "function") throw new ArgumentError(`unknown command in batch: ${JSON.stringify(name)}`);
+      method.apply(this, args);
+    }
+    return this;
+  }
+
+  /** Sends every queued command and answers `[error, result]` per command, in order. */
+  override exec(callback?: Callback<PipelineResult | null>): Promise<PipelineResult | null> {
+    if (this.executed === null) this.executed = this.run();
+    return withCallback(this.executed, callback);
+  }
+
+  protected run(): Promise<PipelineResult | null> {
+    const results = Promise.all(this.queue.map(settled));
+    const pipelines = new Map<GroupConnection, IoredisPipeline>();
+    const dispatch = (group: GroupConnection, command: Command) => {
+      if (!group.admit(command)) return;
+      let pipeline = pipelines.get(group);
+      if (pipeline === undefined) {
+        pipeline = group.redis.pipeline() as unknown as IoredisPipeline;
+        pipelines.set(group, pipeline);
+      }
+      pipeline.sendCommand(command);
+    };
+    for (const command of this.queue) routeCommand(this.pool, this.router, command, dispatch);
+    // Each command settles its own promise; the per-group results are not needed.
+    for (const pipeline of pipelines.values()) pipeline.exec().catch(noop);
+    return results;
+  }
+}
+
+/**
+ * MULTI/EXEC on the one group that owns the transaction's slot. Every key of
+ * every queued command must share that slot; keyless commands run there too.
+ */
+export class ShardedMulti extends ShardedPipeline {
+  protected override run(): Promise<PipelineResult | null> {
+    let group: GroupConnection;
+    try {
+      group = this.transactionGroup();
+    } catch (error) {
+      for (const command of this.queue) {
+        command.promise.catch(noop);
+        command.reject(error as Error);
+      }
+      return Promise.reject(error);
+    }
+    const multi = group.redis.multi() as unknown as IoredisPipeline;
+    for (const command of this.queue) if (group.admit(command)) multi.sendCommand(command);
+    return multi.exec();
+  }
+
+  private transactionGroup(): GroupConnection {
+    const keys: Arg[] = [];
+    const slots: number[] = [];
+    for (const command of this.queue) {
+      const plan = planFor(command.name, (command.args as Arg[])[0]);
+      if (plan === null) throw new UnknownCommandError(command.name);
+      if (plan.kind === "refused") throw new CommandNotAllowedError(command.name, plan.reason);
+      if (plan.kind === "scan") throw new CommandNotAllowedError(command.name, "SCAN walks every group and cannot run inside MULTI");
+      for (const key of command.getKeys() as Arg[]) {
+        keys.push(key);
+        slots.push(slotOf(key));
+      }
+    }
+    if (slots.some((slot) => slot !== slots[0])) throw new CrossSlotError("multi", keys, slots);
+    return slots.length === 0 ? this.pool.defaultGroup : this.pool.routes[slots[0]!]!;
+  }
+}
+
+function settled(command: Command): Promise<[Error | null, unknown]> {
+  return (command.promise as Promise<unknown>).then(
+    (result): [null, unknown] => [null, result],
+    // ioredis gives a one-element [error] for a failed command; so do we.
+    (error: Error) => [error] as unknown as [Error, unknown],
+  );
+}
+
+function withCallback<T>(promise: Promise<T>, callback?: Callback<T>): Promise<T> {
+  if (callback) promise.then((result) => callback(null, result), (error: Error) => callback(error));
+  return promise;
+}

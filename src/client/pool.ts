@@ -1,0 +1,174 @@
+import { EventEmitter } from "eventemitter3";
+import type { Redis } from "ioredis";
+import createDebug from "debug";
+import { SLOT_COUNT } from "../slot.js";
+import { GroupUnavailableError, TopologyError } from "../errors.js";
+import type { GroupSpec, SlotTable } from "../topology/table.js";
+import { GroupConnection } from "./group-connection.js";
+import type { WriteCoalescer } from "./write-coalescer.js";
+
+const debug = createDebug("shardis:pool");
+
+/** Creates (or hands over) the ioredis connection of a group. */
+export interface ConnectionSource {
+  connect(group: GroupSpec): { redis: Redis; owned: boolean };
+}
+
+export interface PoolEvents {
+  ready: () => void;
+  error: (error: Error) => void;
+  end: () => void;
+}
+
+/** Aggregate status of all group connections, in ioredis' words. */
+export type PoolStatus = "wait" | "connecting" | "ready" | "end";
+
+const AUTH_ERROR = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
+
+/**
+ * The group connections of one client, and the slot → connection routes of
+ * the current table. A new table is applied whole: routes are rebuilt, new
+ * groups connected; connections are reused by group id.
+ */
+export class GroupPool extends EventEmitter<PoolEvents> {
+  /** routes[slot] is the connection of the group that owns the slot. */
+  routes: GroupConnection[] = [];
+  /** Where keyless commands go: the first group of the table. */
+  defaultGroup!: GroupConnection;
+  private readonly connections = new Map<number, GroupConnection>();
+  private readyEmitted = false;
+  private endEmitted = false;
+
+  constructor(
+    private readonly source: ConnectionSource,
+    private readonly coalescer: WriteCoalescer | null,
+  ) {
+    super();
+  }
+
+  apply(table: SlotTable): void {
+    for (const spec of table.groups) {
+      if (!this.connections.has(spec.id)) this.connections.set(spec.id, this.open(spec));
+    }
+    const routes = new Array<GroupConnection>(SLOT_COUNT);
+    for (let slot = 0; slot < SLOT_COUNT; slot++) routes[slot] = this.connections.get(table.owner[slot]!)!;
+    this.routes = routes;
+    this.defaultGroup = this.connections.get(table.groups[0]!.id)!;
+  }
+
+  get(id: number): GroupConnection {
+    const connection = this.connections.get(id);
+    if (!connection) {
+      throw new TopologyError(`unknown group ${id}; known groups: ${[...this.connections.keys()].join(", ")}`);
+    }
+    return connection;
+  }
+
+  all(): GroupConnection[] {
+    return [...this.connections.values()];
+  }
+
+  get status(): PoolStatus {
+    const statuses = this.all().map((c) => c.redis.status);
+    if (statuses.every((s) => s === "ready")) return "ready";
+    if (statuses.every((s) => s === "end")) return "end";
+    if (statuses.every((s) => s === "wait")) return "wait";
+    return "connecting";
+  }
+
+  /** Connects every group still waiting (lazyConnect); resolves when all are ready. */
+  async connect(): Promise<void> {
+    this.endEmitted = false;
+    const results = await Promise.allSettled(
+      this.all().map(async (c) => {
+        if (c.redis.status === "wait" || c.redis.status === "end") await c.redis.connect();
+        else if (c.redis.status !== "ready") await waitReady(c);
+      }),
+    );
+    const failed = results.flatMap((r, i) => (r.status === "rejected" ? [{ group: this.all()[i]!, reason: r.reason as Error }] : []));
+    if (failed.length > 0) {
+      const { group, reason } = failed[0]!;
+      throw group.unavailable(`could not connect${failed.length > 1 ? ` (and ${failed.length - 1} more groups)` : ""}: ${reason.message}`, reason);
+    }
+  }
+
+  /** QUIT on every owned connection; wrapped connections are left open. */
+  async quit(): Promise<void> {
+    await Promise.all(
+      this.all()
+        .filter((c) => c.owned && c.redis.status !== "end")
+        .map(async (c) => {
+          const ended = waitEnd(c.redis);
+          await c.redis.quit().catch(() => c.redis.disconnect());
+          await ended;
+        }),
+    );
+    this.checkEnd();
+  }
+
+  disconnect(): void {
+    for (const c of this.all()) if (c.owned) c.redis.disconnect();
+    this.checkEnd();
+  }
+
+  private open(spec: GroupSpec): GroupConnection {
+    const { redis, owned } = this.source.connect(spec);
+    const connection = new GroupConnection(spec.id, spec.master, redis, owned, this.coalescer);
+    redis.on("ready", () => this.checkReady());
+    redis.on("end", () => this.checkEnd());
+    redis.on("error", (error: Error) => this.onGroupError(connection, error));
+    debug("group %d: %s (%s)", spec.id, spec.master, owned ? "owned" : "wrapped");
+    return connection;
+  }
+
+  private onGroupError(connection: GroupConnection, error: Error): void {
+    const reason = AUTH_ERROR.test(error.message)
+      ? `authentication failed (${error.message}); check username/password in redisOptions`
+      : error.message;
+    debug("group %d error: %s", connection.id, error.message);
+    const groupError = connection.unavailable(reason, error);
+    if (this.listenerCount("error") > 0) this.emit("error", groupError);
+  }
+
+  private checkReady(): void {
+    if (this.status === "ready" && !this.readyEmitted) {
+      this.readyEmitted = true;
+      this.emit("ready");
+    }
+  }
+
+  private checkEnd(): void {
+    const owned = this.all().filter((c) => c.owned);
+    if (owned.length === 0 || owned.every((c) => c.redis.status === "end")) {
+      this.readyEmitted = false;
+      if (!this.endEmitted) {
+        this.endEmitted = true;
+        this.emit("end");
+      }
+    }
+  }
+}
+
+function waitEnd(redis: Redis): Promise<void> {
+  return redis.status === "end" ? Promise.resolve() : new Promise((resolve) => redis.once("end", () => resolve()));
+}
+
+function waitReady(connection: GroupConnection): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const redis = connection.redis;
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new GroupUnavailableError(connection.id, connection.address, "the connection ended before it was ready"));
+    };
+    const cleanup = () => {
+      redis.off("ready", onReady);
+      redis.off("end", onEnd);
+    };
+    redis.once("ready", onReady);
+    redis.once("end", onEnd);
+  });
+}

@@ -1,0 +1,181 @@
+import { Command } from "ioredis";
+import { slotOf } from "../slot.js";
+import { planFor, type Combine, type SplitMerge } from "../commands/plan.js";
+import { splitByGroup, mergeSplitReplies, combineReplies, type Arg, type SplitPart } from "../commands/split.js";
+import {
+  ArgumentError,
+  CommandNotAllowedError,
+  CrossSlotError,
+  PartialFailureError,
+  UnknownCommandError,
+  type GroupOutcome,
+} from "../errors.js";
+import type { GroupPool } from "./pool.js";
+import type { GroupConnection } from "./group-connection.js";
+
+/** Where a routed command goes: straight to the socket, or into a per-group pipeline. */
+export type Dispatch = (group: GroupConnection, command: Command) => void;
+
+export interface RouterOptions {
+  readonly allowKeys: boolean;
+  readonly allowFlush: boolean;
+}
+
+/**
+ * Routes one ioredis Command by the slot table: to the group owning its keys,
+ * split over groups (MGET, MSET, DEL, ...), fanned out to all groups (PING,
+ * DBSIZE, ...), or rejected with a typed error before anything is sent.
+ */
+export function routeCommand(pool: GroupPool, options: RouterOptions, command: Command, dispatch: Dispatch): void {
+  const args = command.args as Arg[];
+  const plan = planFor(command.name, args[0]);
+  if (plan === null) return command.reject(new UnknownCommandError(command.name));
+  switch (plan.kind) {
+    case "keyed": {
+      if (plan.keyAt >= 0) {
+        // Fast path: one key at a fixed position (GET, SET, HSET, ...).
+        const key = args[plan.keyAt];
+        return dispatch(key === undefined ? pool.defaultGroup : pool.routes[slotOf(key)]!, command);
+      }
+      let slot: number;
+      try {
+        slot = slotOfAll(command);
+      } catch (error) {
+        return command.reject(error as Error);
+      }
+      return dispatch(slot < 0 ? pool.defaultGroup : pool.routes[slot]!, command);
+    }
+    case "split":
+      return routeSplit(pool, command, args, plan.step, plan.merge, dispatch);
+    case "all-groups":
+      return fanOut(pool, command, plan.combine, dispatch);
+    case "any-group":
+      // No key (or a missing one): any group answers, and Redis reports arity errors itself.
+      return dispatch(pool.defaultGroup, command);
+    case "scan":
+      return routeScan(pool, command, args, dispatch);
+    case "refused":
+      if (plan.optIn !== undefined && options[plan.optIn]) {
+        return fanOut(pool, command, plan.optIn === "allowKeys" ? "concat" : "first", dispatch);
+      }
+      return command.reject(new CommandNotAllowedError(command.name, plan.reason));
+  }
+}
+
+/**
+ * The one slot all of a command's keys share, or -1 when it has none.
+ * Throws CrossSlotError when they differ: such a command is atomic on one server.
+ */
+export function slotOfAll(command: Command): number {
+  const keys = command.getKeys() as Arg[];
+  if (keys.length === 0) return -1;
+  const slot = slotOf(keys[0]!);
+  for (let i = 1; i < keys.length; i++) {
+    if (slotOf(keys[i]!) !== slot) throw new CrossSlotError(command.name, keys, keys.map(slotOf));
+  }
+  return slot;
+}
+
+function routeSplit(pool: GroupPool, command: Command, args: Arg[], step: 1 | 2, merge: SplitMerge, dispatch: Dispatch): void {
+  let parts: SplitPart<GroupConnection>[];
+  try {
+    parts = splitByGroup(args, step, (key) => pool.routes[slotOf(key)]!);
+  } catch {
+    parts = []; // malformed (e.g. MSET with a key and no value): let Redis report it
+  }
+  if (parts.length <= 1) return dispatch(parts[0]?.group ?? pool.defaultGroup, command);
+  runParts(
+    command,
+    parts.map((part) => ({ group: part.group, command: subCommand(command, part.args) })),
+    (replies) => mergeSplitReplies(merge, parts, replies),
+    dispatch,
+  );
+}
+
+function fanOut(pool: GroupPool, command: Command, combine: Combine, dispatch: Dispatch): void {
+  const args = command.args as Arg[];
+  const groups = pool.all();
+  if (groups.length === 1) return dispatch(groups[0]!, command);
+  const parts = groups.map((group) => ({ group, command: subCommand(command, args) }));
+  if (combine === "any") return runParts(command, parts, (replies) => replies[0], dispatch, true);
+  runParts(command, parts, (replies) => combineReplies(combine, replies), dispatch);
+}
+
+/**
+ * SCAN over every group in turn with one cursor: the composite cursor is
+ * `inner * groupCount + groupIndex` (decimal), and "0" both starts and ends.
+ */
+function routeScan(pool: GroupPool, command: Command, args: Arg[], dispatch: Dispatch): void {
+  const groups = pool.all();
+  const count = BigInt(groups.length);
+  let composite: bigint;
+  try {
+    composite = BigInt(String(args[0] ?? ""));
+    if (composite < 0n) throw new RangeError();
+  } catch {
+    return command.reject(new ArgumentError(`invalid SCAN cursor ${JSON.stringify(String(args[0]))}: pass "0" to start, then the cursor each reply returns`));
+  }
+  const index = Number(composite % count);
+  const inner = composite / count;
+  const part = subCommand(command, [inner.toString(), ...args.slice(1)]);
+  runParts(
+    command,
+    [{ group: groups[index]!, command: part }],
+    ([reply]) => {
+      const [next, keys] = reply as [Buffer | string, unknown[]];
+      const nextInner = BigInt(String(next));
+      const nextComposite =
+        nextInner !== 0n ? nextInner * count + BigInt(index) : index + 1 < groups.length ? BigInt(index + 1) : 0n;
+      return [nextComposite.toString(), keys];
+    },
+    dispatch,
+  );
+}
+
+function subCommand(parent: Command, args: Arg[]): Command {
+  // Raw replies (replyEncoding null): the parent decodes the merged reply once, as it would its own.
+  return new Command(parent.name, args, { replyEncoding: null });
+}
+
+/**
+ * Sends the parts, then settles the parent command once all have answered:
+ * with the merged reply, or with a PartialFailureError saying which groups
+ * failed and which succeeded. With `anySuccess`, one success is enough.
+ */
+function runParts(
+  parent: Command,
+  parts: { group: GroupConnection; command: Command }[],
+  merge: (replies: unknown[]) => unknown,
+  dispatch: Dispatch,
+  anySuccess = false,
+): void {
+  const outcomes: GroupOutcome[] = new Array(parts.length);
+  let pending = parts.length;
+  const settle = () => {
+    if (--pending > 0) return;
+    const ok = outcomes.filter((o) => o.error === undefined);
+    if (anySuccess ? ok.length === 0 : ok.length !== outcomes.length) {
+      // A single part's own error (e.g. a wrong SCAN option) is clearer on its own.
+      parent.reject(outcomes.length === 1 ? outcomes[0]!.error! : new PartialFailureError(parent.name, outcomes));
+      return;
+    }
+    try {
+      parent.resolve(merge((anySuccess ? ok : outcomes).map((o) => o.result)));
+    } catch (error) {
+      parent.reject(error as Error);
+    }
+  };
+  parts.forEach(({ group, command }, i) => {
+    command.promise.then(
+      (result: unknown) => {
+        outcomes[i] = { group: group.id, result };
+        settle();
+      },
+      (error: Error) => {
+        outcomes[i] = { group: group.id, error };
+        settle();
+      },
+    );
+    dispatch(group, command);
+  });
+}

@@ -1,0 +1,121 @@
+/**
+ * Every error shardis raises is a ShardisError with a stable `code`; callers
+ * match on the class or the code, never on the message.
+ */
+export class ShardisError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The slot table or group list is invalid; nothing was changed. */
+export class TopologyError extends ShardisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_TOPOLOGY", message, options);
+  }
+}
+
+/** A command that must run on one server names keys in different slots. */
+export class CrossSlotError extends ShardisError {
+  readonly command: string;
+  readonly keys: readonly (string | Buffer)[];
+  readonly slots: readonly number[];
+
+  constructor(command: string, keys: readonly (string | Buffer)[], slots: readonly number[]) {
+    const shown = keys
+      .slice(0, 8)
+      .map((key, i) => `${String(key)} (slot ${slots[i]})`)
+      .join(", ");
+    super(
+      "ERR_CROSS_SLOT",
+      `${command.toUpperCase()} is atomic, so all its keys must share one slot, but they don't: ${shown}` +
+        `${keys.length > 8 ? ", ..." : ""}. Give related keys one hash tag, e.g. {user42}:a and {user42}:b. Nothing was sent.`,
+    );
+    this.command = command;
+    this.keys = keys;
+    this.slots = slots;
+  }
+}
+
+/** The group that owns a command's slot cannot take commands (down, closed, or not authenticated). */
+export class GroupUnavailableError extends ShardisError {
+  readonly group: number;
+  readonly address: string;
+
+  constructor(group: number, address: string, reason: string, options?: { cause?: unknown }) {
+    super("ERR_GROUP_UNAVAILABLE", `group ${group} (${address}) is unavailable: ${reason}`, options);
+    this.group = group;
+    this.address = address;
+  }
+}
+
+/** One part of a command split over several groups. */
+export interface GroupOutcome {
+  readonly group: number;
+  /** Set when this group's part failed. */
+  readonly error?: Error;
+  /** This group's raw reply when its part succeeded. */
+  readonly result?: unknown;
+}
+
+/**
+ * A command split over several groups (MGET, MSET, DEL, ...) or fanned out to
+ * all of them (PING, DBSIZE, ...) failed on some groups. `failed` and
+ * `succeeded` say which parts were applied: MSET and DEL are not atomic across
+ * groups.
+ */
+export class PartialFailureError extends ShardisError {
+  readonly command: string;
+  readonly failed: readonly GroupOutcome[];
+  readonly succeeded: readonly GroupOutcome[];
+
+  constructor(command: string, outcomes: readonly GroupOutcome[]) {
+    const failed = outcomes.filter((o) => o.error !== undefined);
+    const succeeded = outcomes.filter((o) => o.error === undefined);
+    const reasons = failed.map((o) => `group ${o.group}: ${o.error?.message}`).join("; ");
+    super(
+      "ERR_PARTIAL_FAILURE",
+      `${command.toUpperCase()} failed on ${failed.length} of ${outcomes.length} groups (${reasons}); ` +
+        `it succeeded on ${succeeded.length ? `groups ${succeeded.map((o) => o.group).join(", ")}` : "none"}.`,
+      { cause: failed[0]?.error },
+    );
+    this.command = command;
+    this.failed = failed;
+    this.succeeded = succeeded;
+  }
+}
+
+/** A command shardis will not run on a sharded client, with the reason and what to do instead. */
+export class CommandNotAllowedError extends ShardisError {
+  readonly command: string;
+
+  constructor(command: string, reason: string) {
+    super("ERR_COMMAND_NOT_ALLOWED", `${command.toUpperCase()} is not allowed on a sharded client: ${reason}`);
+    this.command = command;
+  }
+}
+
+/** A command that @ioredis/commands does not know: its keys cannot be found, so it cannot be routed. */
+export class UnknownCommandError extends ShardisError {
+  readonly command: string;
+
+  constructor(command: string) {
+    super(
+      "ERR_UNKNOWN_COMMAND",
+      `unknown command '${command}': shardis routes by the keys that @ioredis/commands knows for each command, ` +
+        `and it does not know this one. Send it to one group with client.group(id).call(...)`,
+    );
+    this.command = command;
+  }
+}
+
+/** Wrong argument passed to a shardis API (not to a Redis command, whose errors come from Redis). */
+export class ArgumentError extends ShardisError {
+  constructor(message: string) {
+    super("ERR_ARGUMENT", message);
+  }
+}

@@ -1,0 +1,172 @@
+import { SLOT_COUNT } from "../slot.js";
+import { TopologyError } from "../errors.js";
+
+/** One group: a master and optional replicas, each "host:port". */
+export interface GroupSpec {
+  /** Positive integer, unique in the table. */
+  readonly id: number;
+  /** "host:port" of the master. */
+  readonly master: string;
+  /** "host:port" of each replica. */
+  readonly replicas?: readonly string[];
+}
+
+/** Slots `from..to` (inclusive) are owned by `group`. */
+export interface SlotRange {
+  readonly from: number;
+  readonly to: number;
+  readonly group: number;
+}
+
+/** What a caller gives: groups and who owns which slots. */
+export interface SlotTableInput {
+  readonly groups: readonly GroupSpec[];
+  readonly slots: readonly SlotRange[];
+  /** Grows with every change; 0 for a static table. */
+  readonly version?: number;
+}
+
+/**
+ * A validated, immutable slot table. `owner[slot]` is the owning group id.
+ * Replaced whole on change, never patched.
+ */
+export interface SlotTable {
+  readonly version: number;
+  readonly groups: readonly GroupSpec[];
+  readonly slots: readonly SlotRange[];
+  readonly owner: Readonly<Int32Array>;
+}
+
+const FORBIDDEN_KEYS = ["__proto__", "constructor", "prototype"];
+
+/** Validates a table as DESIGN §2 says, or throws a TopologyError naming what is wrong. */
+export function validateTable(input: unknown): SlotTable {
+  const root = asRecord(input, "the slot table");
+  const groups = parseGroups(root.groups);
+  const known = new Set(groups.map((g) => g.id));
+  const slots = parseSlots(root.slots, known);
+  const version = root.version === undefined ? 0 : root.version;
+  if (!Number.isSafeInteger(version) || (version as number) < 0) {
+    throw new TopologyError(`version must be a non-negative integer, got ${JSON.stringify(version)}`);
+  }
+
+  const owner = new Int32Array(SLOT_COUNT);
+  for (const range of slots) {
+    for (let slot = range.from; slot <= range.to; slot++) {
+      if (owner[slot] !== 0) {
+        throw new TopologyError(`slot ${slot} is owned twice: by group ${owner[slot]} and by group ${range.group}`);
+      }
+      owner[slot] = range.group;
+    }
+  }
+  const missing = missingSlots(owner);
+  if (missing.length > 0) {
+    throw new TopologyError(`every slot 0..${SLOT_COUNT - 1} must be owned by a group; not owned: ${formatRanges(missing)}`);
+  }
+  return Object.freeze({
+    version: version as number,
+    groups: Object.freeze(groups),
+    slots: Object.freeze(slots),
+    owner,
+  });
+}
+
+/** Slots split into contiguous, nearly equal ranges over the given groups, in the order given. */
+export function evenSlotRanges(groupIds: readonly number[]): SlotRange[] {
+  if (groupIds.length === 0) throw new TopologyError("at least one group is needed to split the slots");
+  if (groupIds.length > SLOT_COUNT) throw new TopologyError(`at most ${SLOT_COUNT} groups can own slots`);
+  const ranges: SlotRange[] = [];
+  let from = 0;
+  groupIds.forEach((group, i) => {
+    const size = Math.floor(SLOT_COUNT / groupIds.length) + (i < SLOT_COUNT % groupIds.length ? 1 : 0);
+    ranges.push({ from, to: from + size - 1, group });
+    from += size;
+  });
+  return ranges;
+}
+
+/** Parses "host:port" (IPv6 as "[::1]:6379"), or throws a TopologyError. */
+export function parseAddress(address: string, what: string): { host: string; port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    throw new TopologyError(`${what} must be "host:port", got ${JSON.stringify(address)}`);
+  }
+  return { host: (match[1] ?? match[2])!, port };
+}
+
+function parseGroups(value: unknown): GroupSpec[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new TopologyError("groups must be a non-empty array of { id, master, replicas? }");
+  }
+  const seen = new Set<number>();
+  return value.map((item, i) => {
+    const group = asRecord(item, `groups[${i}]`);
+    const id = group.id;
+    if (!Number.isSafeInteger(id) || (id as number) < 1) {
+      throw new TopologyError(`groups[${i}].id must be a positive integer, got ${JSON.stringify(id)}`);
+    }
+    if (seen.has(id as number)) throw new TopologyError(`group ${id} is listed twice`);
+    seen.add(id as number);
+    if (typeof group.master !== "string") {
+      throw new TopologyError(`group ${id}: master must be a "host:port" string, got ${JSON.stringify(group.master)}`);
+    }
+    parseAddress(group.master, `group ${id}: master`);
+    const replicas = group.replicas === undefined ? [] : group.replicas;
+    if (!Array.isArray(replicas) || replicas.some((r) => typeof r !== "string")) {
+      throw new TopologyError(`group ${id}: replicas must be an array of "host:port" strings`);
+    }
+    for (const replica of replicas as string[]) parseAddress(replica, `group ${id}: replica`);
+    return Object.freeze({ id: id as number, master: group.master, replicas: Object.freeze([...(replicas as string[])]) });
+  });
+}
+
+function parseSlots(value: unknown, known: ReadonlySet<number>): SlotRange[] {
+  if (!Array.isArray(value)) throw new TopologyError("slots must be an array of { from, to, group }");
+  return value.map((item, i) => {
+    const range = asRecord(item, `slots[${i}]`);
+    for (const field of ["from", "to"] as const) {
+      const slot = range[field];
+      if (!Number.isInteger(slot) || (slot as number) < 0 || (slot as number) >= SLOT_COUNT) {
+        throw new TopologyError(`slots[${i}].${field} must be an integer slot in 0..${SLOT_COUNT - 1}, got ${JSON.stringify(slot)}`);
+      }
+    }
+    const from = range.from as number;
+    const to = range.to as number;
+    if (from > to) throw new TopologyError(`slots[${i}]: from (${from}) is after to (${to})`);
+    if (!Number.isSafeInteger(range.group) || !known.has(range.group as number)) {
+      throw new TopologyError(`slots[${i}] (${from}..${to}) names unknown group ${JSON.stringify(range.group)}; known groups: ${[...known].join(", ")}`);
+    }
+    return Object.freeze({ from, to, group: range.group as number });
+  });
+}
+
+function asRecord(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TopologyError(`${what} must be an object`);
+  }
+  for (const key of FORBIDDEN_KEYS) {
+    if (Object.prototype.hasOwnProperty.call(value, key)) {
+      throw new TopologyError(`${what} has a forbidden key "${key}"`);
+    }
+  }
+  return value as Record<string, unknown>;
+}
+
+function missingSlots(owner: Int32Array): number[] {
+  const missing: number[] = [];
+  for (let slot = 0; slot < owner.length; slot++) if (owner[slot] === 0) missing.push(slot);
+  return missing;
+}
+
+/** [1,2,3,7] → "1..3, 7" */
+export function formatRanges(slots: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < slots.length; ) {
+    let j = i;
+    while (j + 1 < slots.length && slots[j + 1] === slots[j]! + 1) j++;
+    parts.push(i === j ? `${slots[i]}` : `${slots[i]}..${slots[j]}`);
+    i = j + 1;
+  }
+  return parts.length > 12 ? `${parts.slice(0, 12).join(", ")}, ...` : parts.join(", ");
+}
