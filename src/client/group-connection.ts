@@ -11,6 +11,9 @@ const CONNECTION_ERROR_MESSAGES = new Set([
   "Stream isn't writeable and enableOfflineQueue options is false",
 ]);
 
+// Redis's replies when this connection is not (or wrongly) authenticated.
+export const AUTH_ERROR = /^(NOAUTH|WRONGPASS)\b|invalid password|invalid username-password/i;
+
 /** A command's way out to one group: its ioredis connection and what shardis knows of it. */
 export class GroupConnection {
   constructor(
@@ -41,8 +44,8 @@ export class GroupConnection {
    * when the connection has ended, and makes connection failures name the group.
    */
   admit(command: Command): boolean {
-    if (this.redis.status === "end") {
-      command.reject(this.unavailable("its connection is closed (quit or disconnect was called)"));
+    if (this.isClosed()) {
+      command.reject(this.closedError());
       return false;
     }
     const reject: Reject = command.reject;
@@ -50,10 +53,22 @@ export class GroupConnection {
     return true;
   }
 
+  /** True once quit() or disconnect() closed the connection for good. */
+  isClosed(): boolean {
+    return this.redis.status === "end";
+  }
+
+  closedError(): GroupUnavailableError {
+    return this.unavailable("its connection is closed (quit or disconnect was called)");
+  }
+
   /** ioredis connection errors become a GroupUnavailableError; Redis replies pass through. */
   translate(error: Error): Error {
     if (CONNECTION_ERROR_NAMES.has(error.name) || CONNECTION_ERROR_MESSAGES.has(error.message)) {
       return this.unavailable(error.message, error);
+    }
+    if (AUTH_ERROR.test(error.message)) {
+      return this.unavailable(`authentication failed (${error.message}); check username/password in redisOptions`, error);
     }
     return error;
   }

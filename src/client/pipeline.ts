@@ -82,22 +82,47 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
   }
 
   protected run(): Promise<PipelineResult | null> {
-    const results = Promise.all(this.queue.map(settled));
-    const pipelines = new Map<GroupConnection, IoredisPipeline>();
+    const queue = this.queue;
+    const batches = new Map<GroupConnection, GroupBatch>();
+    // Where each command's answer comes from: its slot in a group's pipeline
+    // (routed whole), or its own promise (split, fanned out, or rejected).
+    const placed: (Placement | undefined)[] = new Array(queue.length);
+    let current = -1;
     const dispatch = (group: GroupConnection, command: Command) => {
-      if (!group.admit(command)) return;
-      let pipeline = pipelines.get(group);
-      if (pipeline === undefined) {
-        pipeline = group.redis.pipeline() as unknown as IoredisPipeline;
-        pipelines.set(group, pipeline);
+      if (group.isClosed()) return command.reject(group.closedError());
+      let batch = batches.get(group);
+      if (batch === undefined) {
+        batch = { group, pipeline: group.redis.pipeline() as unknown as IoredisPipeline, size: 0 };
+        batches.set(group, batch);
       }
-      pipeline.sendCommand(command);
+      if (command === queue[current]) placed[current] = { batch, position: batch.size };
+      batch.pipeline.sendCommand(command);
+      batch.size++;
     };
-    for (const command of this.queue) routeCommand(this.pool, this.router, command, dispatch);
-    // Each command settles its own promise; the per-group results are not needed.
-    for (const pipeline of pipelines.values()) pipeline.exec().catch(noop);
-    return results;
+    for (current = 0; current < queue.length; current++) routeCommand(this.pool, this.router, queue[current]!, dispatch);
+    const replies = new Map<GroupBatch, Promise<PipelineResult | null>>();
+    for (const batch of batches.values()) replies.set(batch, batch.pipeline.exec());
+    return Promise.all(
+      queue.map(async (command, i): Promise<[Error | null, unknown]> => {
+        const place = placed[i];
+        if (place === undefined) return settled(command);
+        const [error, result] = (await replies.get(place.batch)!)![place.position]!;
+        // ioredis gives a one-element [error] for a failed command; so do we.
+        return error ? ([place.batch.group.translate(error)] as unknown as [Error, unknown]) : [null, result];
+      }),
+    );
   }
+}
+
+interface GroupBatch {
+  readonly group: GroupConnection;
+  readonly pipeline: IoredisPipeline;
+  size: number;
+}
+
+interface Placement {
+  readonly batch: GroupBatch;
+  readonly position: number;
 }
 
 /**

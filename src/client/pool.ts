@@ -23,7 +23,6 @@ export interface PoolEvents {
 /** Aggregate status of all group connections, in ioredis' words. */
 export type PoolStatus = "wait" | "connecting" | "ready" | "end";
 
-const AUTH_ERROR = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
 
 /**
  * The group connections of one client, and the slot → connection routes of
@@ -122,11 +121,9 @@ export class GroupPool extends EventEmitter<PoolEvents> {
   }
 
   private onGroupError(connection: GroupConnection, error: Error): void {
-    const reason = AUTH_ERROR.test(error.message)
-      ? `authentication failed (${error.message}); check username/password in redisOptions`
-      : error.message;
     debug("group %d error: %s", connection.id, error.message);
-    const groupError = connection.unavailable(reason, error);
+    const translated = connection.translate(error);
+    const groupError = translated instanceof GroupUnavailableError ? translated : connection.unavailable(error.message, error);
     if (this.listenerCount("error") > 0) this.emit("error", groupError);
   }
 

@@ -74,6 +74,10 @@ const REFUSED: Readonly<Record<string, Omit<Extract<CommandPlan, { kind: "refuse
   slaveof: { reason: "replication is set up per group; use client.group(id) for raw access" },
   failover: { reason: "failover is per group; use client.group(id) for raw access" },
   shutdown: { reason: "it stops one server; use client.group(id) for raw access" },
+  // Replies are matched to commands by order on a shared connection; turning them off would desynchronise it.
+  "client reply": { reason: CONNECTION_MODE },
+  // The migrator finds a client's connections by their name (DESIGN §5).
+  "client setname": { reason: "shardis names every group connection shardis:<clientId>; choose the id with the clientId option" },
 };
 
 /** Combines replies of a command sent to every group, as Redis's response policy says. */
@@ -99,7 +103,8 @@ export function planFor(name: string, firstArg: unknown): CommandPlan | null {
   let plan = plans.get(name);
   if (plan === undefined) {
     plan = derivePlan(name.toLowerCase(), undefined);
-    plans.set(name, plan);
+    // Unknown names are not cached: arbitrary user strings must not grow the cache.
+    if (plan !== "unknown") plans.set(name, plan);
   }
   if (plan === "unknown") return null;
   if (plan !== "by-subcommand") return plan;

@@ -87,7 +87,7 @@ export function evenSlotRanges(groupIds: readonly number[]): SlotRange[] {
 
 /** Parses "host:port" (IPv6 as "[::1]:6379"), or throws a TopologyError. */
 export function parseAddress(address: string, what: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
+  const match = /^(?:\[([^\]]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(address);
   const port = match ? Number(match[3]) : NaN;
   if (!match || port < 1 || port > 65535) {
     throw new TopologyError(`${what} must be "host:port", got ${JSON.stringify(address)}`);

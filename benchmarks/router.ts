@@ -1,0 +1,198 @@
+/**
+ * Router overhead, side by side in one process: raw ioredis on one server,
+ * ShardedRedis with 1 group (same server), ShardedRedis with 3 groups, and a
+ * naive 3-client crc32 hash (same 3 servers). Contenders run in alternating
+ * rounds; each round's ratio is taken against the round's baseline, and the
+ * medians of those ratios are printed.
+ *
+ *   npm run bench                         # default: 7 rounds
+ *   BENCH_ROUNDS=11 BENCH_SCALE=2 npm run bench
+ *
+ * On Linux the client is pinned to CPU 0 and the servers to CPU 1 (taskset),
+ * when taskset is there and the machine has two cores or more.
+ */
+import { execFileSync } from "node:child_process";
+import { availableParallelism } from "node:os";
+import IORedis, { type Redis } from "ioredis";
+import { ShardedRedis, crc32 } from "../src/index.js";
+import { startRedisServers, stopAllRedisServers, type RedisServer } from "../src/testing/index.js";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const TIME_LIMIT_MS = Number(process.env.BENCH_TIME_LIMIT_MS ?? 240_000);
+const KEYS = 10_000;
+const VALUE_1K = "x".repeat(1024);
+
+/** The API every contender offers to the workloads. */
+interface Contender {
+  name: string;
+  set(key: string, value: string): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+  mget(keys: string[]): Promise<unknown>;
+  pipelineGets(keys: string[]): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+interface Workload {
+  name: string;
+  ops: number; // operations per round (a pipeline or MGET of 100 counts as 100)
+  run(c: Contender): Promise<void>;
+}
+
+const key = (i: number) => `bench:${i % KEYS}`;
+
+async function inFlight(total: number, window: number, op: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < total) await op(next++);
+  };
+  await Promise.all(Array.from({ length: window }, worker));
+}
+
+const workloads: Workload[] = [
+  {
+    name: "SET/GET, 64 in flight",
+    ops: 40_000 * SCALE,
+    run: (c) => inFlight(40_000 * SCALE, 64, (i) => (i % 2 ? c.get(key(i)) : c.set(key(i), "v"))),
+  },
+  {
+    name: "SET 1 KiB, 64 in flight",
+    ops: 20_000 * SCALE,
+    run: (c) => inFlight(20_000 * SCALE, 64, (i) => c.set(key(i), VALUE_1K)),
+  },
+  {
+    name: "pipeline of 100 GETs",
+    ops: 400 * 100 * SCALE,
+    run: (c) => inFlight(400 * SCALE, 4, (i) => c.pipelineGets(Array.from({ length: 100 }, (_, j) => key(i * 100 + j)))),
+  },
+  {
+    name: "MGET of 100 keys",
+    ops: 400 * 100 * SCALE,
+    run: (c) => inFlight(400 * SCALE, 4, (i) => c.mget(Array.from({ length: 100 }, (_, j) => key(i * 100 + j)))),
+  },
+];
+
+function fromIoredis(name: string, redis: Redis): Contender {
+  return {
+    name,
+    set: (k, v) => redis.set(k, v),
+    get: (k) => redis.get(k),
+    mget: (keys) => redis.mget(keys),
+    pipelineGets: (keys) => {
+      const p = redis.pipeline();
+      for (const k of keys) p.get(k);
+      return p.exec();
+    },
+    close: async () => void (await redis.quit()),
+  };
+}
+
+function fromSharded(name: string, sharded: ShardedRedis): Contender {
+  return { ...fromIoredis(name, sharded as unknown as Redis), close: async () => void (await sharded.quit()) };
+}
+
+/** The naive way: one client per server, crc32 % n, splitting MGET and pipelines by hand. */
+function naiveHash(name: string, clients: Redis[]): Contender {
+  const pick = (k: string) => clients[crc32(k) % clients.length]!;
+  const byClient = (keys: string[]) => {
+    const parts = new Map<Redis, { keys: string[]; at: number[] }>();
+    keys.forEach((k, i) => {
+      const c = pick(k);
+      const part = parts.get(c) ?? parts.set(c, { keys: [], at: [] }).get(c)!;
+      part.keys.push(k);
+      part.at.push(i);
+    });
+    return parts;
+  };
+  return {
+    name,
+    set: (k, v) => pick(k).set(k, v),
+    get: (k) => pick(k).get(k),
+    mget: async (keys) => {
+      const out = new Array(keys.length);
+      await Promise.all([...byClient(keys)].map(async ([c, p]) => (await c.mget(p.keys)).forEach((v, j) => (out[p.at[j]!] = v))));
+      return out;
+    },
+    pipelineGets: async (keys) => {
+      const out = new Array(keys.length);
+      await Promise.all(
+        [...byClient(keys)].map(async ([c, p]) => {
+          const pipe = c.pipeline();
+          for (const k of p.keys) pipe.get(k);
+          (await pipe.exec())!.forEach((r, j) => (out[p.at[j]!] = r));
+        }),
+      );
+      return out;
+    },
+    close: async () => void (await Promise.all(clients.map((c) => c.quit()))),
+  };
+}
+
+function pin(pid: number, cpu: number): boolean {
+  try {
+    execFileSync("taskset", ["-pc", String(cpu), String(pid)], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const servers: RedisServer[] = await startRedisServers(3);
+  const pinned = availableParallelism() >= 2 && pin(process.pid, 0) && servers.every((s) => s.pid !== undefined && pin(s.pid, 1));
+  console.log(`servers: ${servers.map((s) => s.address).join(", ")}; pinned: ${pinned ? "client CPU 0, servers CPU 1" : "no"}`);
+  const deadline = Date.now() + TIME_LIMIT_MS;
+  const [a] = servers;
+  const opts = (auto: boolean) => ({ enableAutoPipelining: auto, maxRetriesPerRequest: 1 });
+  const groups = servers.map((s, i) => ({ id: i + 1, master: s.address }));
+
+  for (const auto of [false, true]) {
+    const contenders: Contender[] = [
+      fromIoredis("raw ioredis (1 server)", new IORedis(a!.port, a!.host, opts(auto))),
+      fromSharded("ShardedRedis, 1 group", new ShardedRedis({ groups: [groups[0]!], redisOptions: opts(auto) })),
+      naiveHash("naive crc32 hash, 3 clients", servers.map((s) => new IORedis(s.port, s.host, opts(auto)))),
+      fromSharded("ShardedRedis, 3 groups", new ShardedRedis({ groups, redisOptions: opts(auto) })),
+    ];
+    for (const c of contenders) await inFlight(KEYS, 64, (i) => c.set(key(i), "v")); // warm up, fill keys
+    console.log(`\n== enableAutoPipelining: ${auto} ==`);
+    console.log(["workload".padEnd(26), ...contenders.map((c) => c.name.padStart(28)), "  1g/raw", "  3g/naive"].join(""));
+    for (const w of workloads) {
+      const rates: number[][] = contenders.map(() => []);
+      for (let round = 0; round < ROUNDS && Date.now() < deadline; round++) {
+        // Alternate the order each round so neither side always runs on a warmer machine.
+        const order = contenders.map((_, i) => i);
+        if (round % 2) order.reverse();
+        for (const i of order) {
+          const start = process.hrtime.bigint();
+          await w.run(contenders[i]!);
+          const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+          rates[i]!.push(w.ops / seconds);
+        }
+      }
+      const ratio = (x: number, base: number) => median(rates[x]!.map((r, k) => r / rates[base]![k]!));
+      console.log(
+        [
+          w.name.padEnd(26),
+          ...rates.map((r) => `${Math.round(median(r)).toLocaleString("en-US")} ops/s`.padStart(28)),
+          ratio(1, 0).toFixed(3).padStart(8),
+          ratio(3, 2).toFixed(3).padStart(10),
+        ].join(""),
+      );
+    }
+    for (const c of contenders) await c.close();
+  }
+  console.log(`\nratios are medians of per-round ratios over ${ROUNDS} rounds; targets: 1g/raw ≥ 0.97 on single-key work, 3g/naive ≥ 0.97 everywhere`);
+}
+
+main()
+  .catch((error) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(() => stopAllRedisServers());

@@ -1,0 +1,183 @@
+// Specification of src/errors.ts: every error shardis raises is a ShardisError
+// with a stable `code`; callers match on the class or the code, never on the
+// message. Messages still say what went wrong and what to do.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import * as errors from '../../src/errors.js';
+import {
+  ArgumentError,
+  CommandNotAllowedError,
+  CrossSlotError,
+  GroupUnavailableError,
+  PartialFailureError,
+  ShardisError,
+  TopologyError,
+  UnknownCommandError,
+} from '../../src/errors.js';
+
+/** One instance of every error class, with the code it must carry. */
+const samples: Array<[string, ShardisError, string]> = [
+  ['TopologyError', new TopologyError('slot 5 is owned twice'), 'ERR_TOPOLOGY'],
+  ['CrossSlotError', new CrossSlotError('rename', ['a', 'b'], [1, 2]), 'ERR_CROSS_SLOT'],
+  ['GroupUnavailableError', new GroupUnavailableError(3, '10.0.0.3:6379', 'connection closed'), 'ERR_GROUP_UNAVAILABLE'],
+  ['PartialFailureError', new PartialFailureError('mset', [{ group: 1, result: 'OK' }, { group: 2, error: new Error('boom') }]), 'ERR_PARTIAL_FAILURE'],
+  ['CommandNotAllowedError', new CommandNotAllowedError('select', 'one database'), 'ERR_COMMAND_NOT_ALLOWED'],
+  ['UnknownCommandError', new UnknownCommandError('nosuch'), 'ERR_UNKNOWN_COMMAND'],
+  ['ArgumentError', new ArgumentError('bad cursor'), 'ERR_ARGUMENT'],
+];
+
+describe('every error class', () => {
+  for (const [className, err, code] of samples) {
+    test(`${className}: code ${code}, name "${className}", instanceof ShardisError and Error`, () => {
+      assert.equal(err.code, code);
+      assert.equal(err.name, className);
+      assert.ok(err instanceof ShardisError);
+      assert.ok(err instanceof Error);
+      assert.equal(err.constructor.name, className);
+      assert.ok(typeof err.stack === 'string' && err.stack.includes(className), 'the stack starts with the class name');
+      assert.ok(err.message.length > 0);
+    });
+  }
+
+  test('the code does not change with the message', () => {
+    assert.equal(new TopologyError('a').code, new TopologyError('b').code);
+    assert.equal(new ArgumentError('a').code, new ArgumentError('b').code);
+  });
+
+  test('codes are distinct between classes', () => {
+    const codes = samples.map(([, , code]) => code);
+    assert.equal(new Set(codes).size, codes.length);
+  });
+
+  test('every exported error class is covered above', () => {
+    const exported = Object.entries(errors)
+      .filter(([, value]) => typeof value === 'function' && value.prototype instanceof ShardisError)
+      .map(([name]) => name)
+      .sort();
+    assert.deepEqual(exported, samples.map(([name]) => name).sort());
+  });
+
+  test('ShardisError itself carries the code it is given, and its name', () => {
+    const err = new ShardisError('ERR_X', 'message');
+    assert.equal(err.code, 'ERR_X');
+    assert.equal(err.name, 'ShardisError');
+    assert.equal(err.message, 'message');
+  });
+
+  test('a subclass defined by a user gets its own name', () => {
+    class MyError extends ShardisError {}
+    assert.equal(new MyError('ERR_MINE', 'm').name, 'MyError');
+  });
+
+  test('a cause can be attached', () => {
+    const cause = new Error('socket closed');
+    assert.equal(new TopologyError('bad', { cause }).cause, cause);
+    assert.equal(new GroupUnavailableError(1, 'h:1', 'down', { cause }).cause, cause);
+  });
+
+  test('errors are told apart by class', () => {
+    assert.ok(!(new TopologyError('x') instanceof CrossSlotError));
+    assert.ok(!(new ArgumentError('x') instanceof TopologyError));
+  });
+});
+
+describe('CrossSlotError', () => {
+  test('lists every key with its slot, names the command, and says nothing was sent', () => {
+    const err = new CrossSlotError('rename', ['user:1', 'user:2'], [101, 202]);
+    assert.equal(err.command, 'rename');
+    assert.deepEqual(err.keys, ['user:1', 'user:2']);
+    assert.deepEqual(err.slots, [101, 202]);
+    assert.match(err.message, /^RENAME\b/);
+    assert.match(err.message, /user:1 \(slot 101\)/);
+    assert.match(err.message, /user:2 \(slot 202\)/);
+    assert.match(err.message, /Nothing was sent/);
+  });
+
+  test('suggests a hash tag as the remedy', () => {
+    assert.match(new CrossSlotError('eval', ['a', 'b'], [1, 2]).message, /hash tag/);
+  });
+
+  test('shows at most 8 keys in the message, then "...", but keeps all of them in .keys', () => {
+    const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
+    const slots = keys.map((_, i) => i);
+    const err = new CrossSlotError('msetnx', keys, slots);
+    assert.match(err.message, /k7 \(slot 7\)/);
+    assert.doesNotMatch(err.message, /k8 \(slot 8\)/);
+    assert.match(err.message, /\.\.\./);
+    assert.equal(err.keys.length, 12);
+  });
+
+  test('Buffer keys are shown as text', () => {
+    const err = new CrossSlotError('rename', [Buffer.from('bufkey'), 'b'], [3, 4]);
+    assert.match(err.message, /bufkey \(slot 3\)/);
+  });
+});
+
+describe('PartialFailureError', () => {
+  const boom1 = new Error('READONLY You can\'t write against a read only replica');
+  const boom3 = new Error('connection closed');
+  const err = new PartialFailureError('mset', [
+    { group: 1, error: boom1 },
+    { group: 2, result: 'OK' },
+    { group: 3, error: boom3 },
+    { group: 4, result: 'OK' },
+  ]);
+
+  test('exposes which groups failed and which succeeded (MSET and DEL are not atomic across groups)', () => {
+    assert.equal(err.command, 'mset');
+    assert.deepEqual(err.failed.map((o) => o.group), [1, 3]);
+    assert.deepEqual(err.succeeded.map((o) => o.group), [2, 4]);
+    assert.equal(err.failed[0]!.error, boom1);
+    assert.equal(err.succeeded[0]!.result, 'OK');
+  });
+
+  test('the message names the command, the failed groups with their errors, and the groups that succeeded', () => {
+    assert.match(err.message, /^MSET failed on 2 of 4 groups/);
+    assert.match(err.message, /group 1: READONLY/);
+    assert.match(err.message, /group 3: connection closed/);
+    assert.match(err.message, /succeeded on groups 2, 4/);
+  });
+
+  test('cause is the first failure', () => {
+    assert.equal(err.cause, boom1);
+  });
+
+  test('when every group failed, the message says it succeeded on none', () => {
+    const all = new PartialFailureError('del', [{ group: 1, error: boom1 }, { group: 2, error: boom3 }]);
+    assert.match(all.message, /failed on 2 of 2 groups/);
+    assert.match(all.message, /succeeded on none/);
+    assert.deepEqual(all.succeeded, []);
+  });
+
+  test('a group whose reply was undefined still counts as succeeded (only `error` marks a failure)', () => {
+    const e = new PartialFailureError('ping', [{ group: 1 }, { group: 2, error: boom3 }]);
+    assert.deepEqual(e.succeeded.map((o) => o.group), [1]);
+  });
+});
+
+describe('GroupUnavailableError', () => {
+  test('carries the group id and address and names both in the message', () => {
+    const err = new GroupUnavailableError(3, '10.0.0.3:6379', 'connection closed');
+    assert.equal(err.group, 3);
+    assert.equal(err.address, '10.0.0.3:6379');
+    assert.match(err.message, /group 3\b/);
+    assert.match(err.message, /10\.0\.0\.3:6379/);
+    assert.match(err.message, /connection closed/);
+  });
+});
+
+describe('CommandNotAllowedError and UnknownCommandError', () => {
+  test('CommandNotAllowedError names the command and gives the reason', () => {
+    const err = new CommandNotAllowedError('select', 'a sharded client has one logical database');
+    assert.equal(err.command, 'select');
+    assert.match(err.message, /^SELECT is not allowed/);
+    assert.match(err.message, /one logical database/);
+  });
+
+  test('UnknownCommandError names the command and points to client.group(id)', () => {
+    const err = new UnknownCommandError('frobnicate');
+    assert.equal(err.command, 'frobnicate');
+    assert.match(err.message, /'frobnicate'/);
+    assert.match(err.message, /group\(id\)/);
+  });
+});
