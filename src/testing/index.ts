@@ -1,0 +1,6 @@
+// Public entry point of `shardis/testing`: throwaway real redis-server
+// processes for tests. Stands alone: imports nothing from the rest of src/.
+export { RedisServer, startRedisServers, stopAllRedisServers, type RedisServerOptions } from './server.js';
+export { RedisServerNotFoundError } from './errors.js';
+export { keygen } from './keygen.js';
+export { findFreePort } from './ports.js';
