@@ -91,14 +91,20 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     }
   }
 
-  /** QUIT on every owned connection; wrapped connections are left open. */
+  /**
+   * QUIT on every owned connection that is up (its pending replies still
+   * arrive); one that is down or reconnecting is closed at once, failing its
+   * queued commands, rather than waiting for a server that may not return.
+   * Wrapped connections are left open.
+   */
   async quit(): Promise<void> {
     await Promise.all(
       this.all()
         .filter((c) => c.owned && c.redis.status !== "end")
         .map(async (c) => {
           const ended = waitEnd(c.redis);
-          await c.redis.quit().catch(() => c.redis.disconnect());
+          if (c.redis.status === "ready") await c.redis.quit().catch(() => c.redis.disconnect());
+          else c.redis.disconnect();
           await ended;
         }),
     );
@@ -114,6 +120,8 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     const { redis, owned } = this.source.connect(spec);
     const connection = new GroupConnection(spec.id, spec.master, redis, owned, this.coalescer);
     redis.on("ready", () => this.checkReady());
+    // Like ioredis, "ready" is emitted again once every group is back after a drop.
+    redis.on("close", () => (this.readyEmitted = false));
     redis.on("end", () => this.checkEnd());
     redis.on("error", (error: Error) => this.onGroupError(connection, error));
     debug("group %d: %s (%s)", spec.id, spec.master, owned ? "owned" : "wrapped");

@@ -74,6 +74,11 @@ const REFUSED: Readonly<Record<string, Omit<Extract<CommandPlan, { kind: "refuse
   slaveof: { reason: "replication is set up per group; use client.group(id) for raw access" },
   failover: { reason: "failover is per group; use client.group(id) for raw access" },
   shutdown: { reason: "it stops one server; use client.group(id) for raw access" },
+  publish: {
+    reason:
+      "channels are not sharded, so subscribers on other groups would miss the message; " +
+      "publish on one chosen group with client.group(id).publish(...), or use SPUBLISH, which is routed by the channel's slot",
+  },
   // Replies are matched to commands by order on a shared connection; turning them off would desynchronise it.
   "client reply": { reason: CONNECTION_MODE },
   // The migrator finds a client's connections by their name (DESIGN §5).
