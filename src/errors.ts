@@ -45,11 +45,14 @@ export class CrossSlotError extends ShardisError {
 export class GroupUnavailableError extends ShardisError {
   readonly group: number;
   readonly address: string;
+  /** Why, in words (the message without the group). */
+  readonly reason: string;
 
   constructor(group: number, address: string, reason: string, options?: { cause?: unknown }) {
     super("ERR_GROUP_UNAVAILABLE", `group ${group} (${address}) is unavailable: ${reason}`, options);
     this.group = group;
     this.address = address;
+    this.reason = reason;
   }
 }
 

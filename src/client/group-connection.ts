@@ -29,7 +29,13 @@ export class GroupConnection {
     if (redis.options.autoResendUnfulfilledCommands === false) {
       redis.on("close", () => this.failInFlight());
     }
+    redis.on("ready", () => (this.authFailure = undefined));
   }
+
+  /** Set by close(): the client is done with this group, whatever state ioredis is in. */
+  private closedByClient = false;
+  /** Why the last login failed (wrong password, ...); cleared once the connection is ready. */
+  private authFailure: string | undefined;
 
   /** Sends a command; connection failures reject it with a GroupUnavailableError naming this group. */
   send(command: Command): void {
@@ -53,24 +59,56 @@ export class GroupConnection {
     return true;
   }
 
-  /** True once quit() or disconnect() closed the connection for good. */
+  /** True once quit()/disconnect() closed it, or ioredis gave up reconnecting. */
   isClosed(): boolean {
-    return this.redis.status === "end";
+    return this.closedByClient || this.redis.status === "end";
   }
 
   closedError(): GroupUnavailableError {
-    return this.unavailable("its connection is closed (quit or disconnect was called)");
+    return this.unavailable(
+      this.closedByClient ? "its connection is closed (quit or disconnect was called)" : "its connection ended (retryStrategy gave up)",
+    );
+  }
+
+  /** Marks the group closed for this client: later commands fail at once. */
+  markClosed(open = false): void {
+    this.closedByClient = !open;
+  }
+
+  /**
+   * Closes an owned connection that is not ready. ioredis' disconnect() on a
+   * connection that is reconnecting only stops its retry timer: it never
+   * reaches "end" and its offline queue waits forever, so fail that queue here.
+   */
+  closeNow(): Promise<void> {
+    const redis = this.redis;
+    if (redis.status === "end") return Promise.resolve();
+    const reconnecting = redis.status === "reconnecting";
+    const ended = new Promise<void>((resolve) => redis.once("end", () => resolve()));
+    redis.disconnect();
+    if (!reconnecting) return ended;
+    (redis as unknown as { flushQueue(error: Error): void }).flushQueue(this.closedError());
+    return Promise.resolve();
   }
 
   /** ioredis connection errors become a GroupUnavailableError; Redis replies pass through. */
   translate(error: Error): Error {
-    if (CONNECTION_ERROR_NAMES.has(error.name) || CONNECTION_ERROR_MESSAGES.has(error.message)) {
-      return this.unavailable(error.message, error);
-    }
+    if (error instanceof GroupUnavailableError) return error;
     if (AUTH_ERROR.test(error.message)) {
-      return this.unavailable(`authentication failed (${error.message}); check username/password in redisOptions`, error);
+      this.authFailure = `authentication failed (${error.message}); check username/password in redisOptions`;
+      return this.unavailable(this.authFailure, error);
+    }
+    if (CONNECTION_ERROR_NAMES.has(error.name) || CONNECTION_ERROR_MESSAGES.has(error.message)) {
+      // A retry-limit or closed error right after a failed login is that failure's doing.
+      return this.unavailable(this.authFailure ? `${this.authFailure} (${error.message})` : error.message, error);
     }
     return error;
+  }
+
+  /** Why this group failed, in words, for any error (connect() uses it). */
+  reasonOf(error: Error): string {
+    const translated = this.translate(error);
+    return translated instanceof GroupUnavailableError ? translated.reason : error.message;
   }
 
   unavailable(reason: string, cause?: Error): GroupUnavailableError {

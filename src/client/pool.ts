@@ -37,6 +37,8 @@ export class GroupPool extends EventEmitter<PoolEvents> {
   private readonly connections = new Map<number, GroupConnection>();
   private readyEmitted = false;
   private endEmitted = false;
+  /** Set by quit()/disconnect(), cleared by connect(). */
+  private closed = false;
 
   constructor(
     private readonly source: ConnectionSource,
@@ -49,6 +51,8 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     for (const spec of table.groups) {
       if (!this.connections.has(spec.id)) this.connections.set(spec.id, this.open(spec));
     }
+    // Wrapped clients may all be ready already: say so once listeners are attached.
+    process.nextTick(() => this.checkReady());
     const routes = new Array<GroupConnection>(SLOT_COUNT);
     for (let slot = 0; slot < SLOT_COUNT; slot++) routes[slot] = this.connections.get(table.owner[slot]!)!;
     this.routes = routes;
@@ -68,6 +72,7 @@ export class GroupPool extends EventEmitter<PoolEvents> {
   }
 
   get status(): PoolStatus {
+    if (this.closed) return "end";
     const statuses = this.all().map((c) => c.redis.status);
     if (statuses.every((s) => s === "ready")) return "ready";
     if (statuses.every((s) => s === "end")) return "end";
@@ -77,7 +82,9 @@ export class GroupPool extends EventEmitter<PoolEvents> {
 
   /** Connects every group still waiting (lazyConnect); resolves when all are ready. */
   async connect(): Promise<void> {
+    this.closed = false;
     this.endEmitted = false;
+    for (const c of this.all()) c.markClosed(true);
     const results = await Promise.allSettled(
       this.all().map(async (c) => {
         if (c.redis.status === "wait" || c.redis.status === "end") await c.redis.connect();
@@ -87,7 +94,8 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     const failed = results.flatMap((r, i) => (r.status === "rejected" ? [{ group: this.all()[i]!, reason: r.reason as Error }] : []));
     if (failed.length > 0) {
       const { group, reason } = failed[0]!;
-      throw group.unavailable(`could not connect${failed.length > 1 ? ` (and ${failed.length - 1} more groups)` : ""}: ${reason.message}`, reason);
+      const more = failed.length > 1 ? ` (and ${failed.length - 1} more groups)` : "";
+      throw group.unavailable(`could not connect${more}: ${group.reasonOf(reason)}`, reason);
     }
   }
 
@@ -95,25 +103,36 @@ export class GroupPool extends EventEmitter<PoolEvents> {
    * QUIT on every owned connection that is up (its pending replies still
    * arrive); one that is down or reconnecting is closed at once, failing its
    * queued commands, rather than waiting for a server that may not return.
-   * Wrapped connections are left open.
+   * Wrapped connections are left open, but this client stops using them.
    */
   async quit(): Promise<void> {
+    this.markClosed();
     await Promise.all(
       this.all()
-        .filter((c) => c.owned && c.redis.status !== "end")
+        .filter((c) => c.owned)
         .map(async (c) => {
-          const ended = waitEnd(c.redis);
-          if (c.redis.status === "ready") await c.redis.quit().catch(() => c.redis.disconnect());
-          else c.redis.disconnect();
+          if (c.redis.status !== "ready") return c.closeNow();
+          const ended = new Promise<void>((resolve) => c.redis.once("end", () => resolve()));
+          await c.redis.quit().catch(() => c.redis.disconnect());
           await ended;
         }),
     );
     this.checkEnd();
   }
 
+  /** Closes every owned connection at once; commands in flight fail. */
   disconnect(): void {
-    for (const c of this.all()) if (c.owned) c.redis.disconnect();
+    this.markClosed();
+    for (const c of this.all()) {
+      if (c.owned && c.redis.status === "ready") c.redis.disconnect();
+      else if (c.owned) void c.closeNow();
+    }
     this.checkEnd();
+  }
+
+  private markClosed(): void {
+    this.closed = true;
+    for (const c of this.all()) c.markClosed();
   }
 
   private open(spec: GroupSpec): GroupConnection {
@@ -143,8 +162,9 @@ export class GroupPool extends EventEmitter<PoolEvents> {
   }
 
   private checkEnd(): void {
+    // Ended: closed by this client, or every owned connection gave up on its own.
     const owned = this.all().filter((c) => c.owned);
-    if (owned.length === 0 || owned.every((c) => c.redis.status === "end")) {
+    if (this.closed || (owned.length > 0 && owned.every((c) => c.redis.status === "end"))) {
       this.readyEmitted = false;
       if (!this.endEmitted) {
         this.endEmitted = true;
@@ -152,10 +172,6 @@ export class GroupPool extends EventEmitter<PoolEvents> {
       }
     }
   }
-}
-
-function waitEnd(redis: Redis): Promise<void> {
-  return redis.status === "end" ? Promise.resolve() : new Promise((resolve) => redis.once("end", () => resolve()));
 }
 
 function waitReady(connection: GroupConnection): Promise<void> {
@@ -169,11 +185,17 @@ function waitReady(connection: GroupConnection): Promise<void> {
       cleanup();
       reject(new GroupUnavailableError(connection.id, connection.address, "the connection ended before it was ready"));
     };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
     const cleanup = () => {
       redis.off("ready", onReady);
       redis.off("end", onEnd);
+      redis.off("error", onError);
     };
     redis.once("ready", onReady);
     redis.once("end", onEnd);
+    redis.once("error", onError);
   });
 }

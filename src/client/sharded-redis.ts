@@ -244,7 +244,8 @@ function setupFromOptions(options: ShardedRedisOptions): ClientSetup {
   if (!Array.isArray(groups)) throw new TopologyError("groups must be a non-empty array of { id, master, replicas? }");
   const table = validateTable({ groups, slots: options.slots ?? evenSlotRanges(groups.map((g: GroupSpec) => g?.id)) });
   const redisOptions: RedisOptions = { ...options.redisOptions };
-  const clientId = options.clientId ?? randomClientId();
+  // A connectionName given in redisOptions becomes the client id (connections are always named shardis:<clientId>).
+  const clientId = options.clientId ?? redisOptions.connectionName ?? randomClientId();
   return {
     table,
     connections: { connect: (group) => ({ redis: new IORedis(ownedConnectionOptions(group, redisOptions, clientId)), owned: true }) },
@@ -309,7 +310,8 @@ function ownedConnectionOptions(group: GroupSpec, redisOptions: RedisOptions, cl
     enableAutoPipelining: false,
     // A command is never resent behind the router's back (DESIGN §5).
     autoResendUnfulfilledCommands: false,
-    connectionName: redisOptions.connectionName ?? `shardis:${clientId}`,
+    // The migrator finds a client's connections by this name (DESIGN §5).
+    connectionName: `shardis:${clientId}`,
   };
 }
 
