@@ -4,7 +4,7 @@ import { slotOf } from "../slot.js";
 import { planFor } from "../commands/plan.js";
 import { ArgumentError, CommandNotAllowedError, CrossSlotError, UnknownCommandError } from "../errors.js";
 import type { Arg } from "../commands/split.js";
-import { routeCommand, type RouterOptions } from "./router.js";
+import { keysOf, routeCommand, type RouterOptions } from "./router.js";
 import type { GroupPool } from "./pool.js";
 import type { GroupConnection } from "./group-connection.js";
 
@@ -89,13 +89,19 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
     const placed: (Placement | undefined)[] = new Array(queue.length);
     let current = -1;
     const dispatch = (group: GroupConnection, command: Command) => {
-      if (group.isClosed()) return command.reject(group.closedError());
+      // Parts of split commands need their errors to name the group; a command
+      // routed whole gets that when its reply is read below (no closure per command).
+      const whole = command === queue[current];
+      if (whole ? group.isClosed() : !group.admit(command)) {
+        if (whole) command.reject(group.closedError());
+        return;
+      }
       let batch = batches.get(group);
       if (batch === undefined) {
         batch = { group, pipeline: group.redis.pipeline() as unknown as IoredisPipeline, size: 0 };
         batches.set(group, batch);
       }
-      if (command === queue[current]) placed[current] = { batch, position: batch.size };
+      if (whole) placed[current] = { batch, position: batch.size };
       batch.pipeline.sendCommand(command);
       batch.size++;
     };
@@ -143,7 +149,9 @@ export class ShardedMulti extends ShardedPipeline {
     }
     const multi = group.redis.multi() as unknown as IoredisPipeline;
     for (const command of this.queue) if (group.admit(command)) multi.sendCommand(command);
-    return multi.exec();
+    return multi.exec().catch((error: Error) => {
+      throw group.translate(error);
+    });
   }
 
   private transactionGroup(): GroupConnection {
@@ -154,7 +162,7 @@ export class ShardedMulti extends ShardedPipeline {
       if (plan === null) throw new UnknownCommandError(command.name);
       if (plan.kind === "refused") throw new CommandNotAllowedError(command.name, plan.reason);
       if (plan.kind === "scan") throw new CommandNotAllowedError(command.name, "SCAN walks every group and cannot run inside MULTI");
-      for (const key of command.getKeys() as Arg[]) {
+      for (const key of keysOf(command)) {
         keys.push(key);
         slots.push(slotOf(key));
       }

@@ -67,7 +67,7 @@ export function routeCommand(pool: GroupPool, options: RouterOptions, command: C
  * Throws CrossSlotError when they differ: such a command is atomic on one server.
  */
 export function slotOfAll(command: Command): number {
-  const keys = command.getKeys() as Arg[];
+  const keys = keysOf(command);
   if (keys.length === 0) return -1;
   const slot = slotOf(keys[0]!);
   for (let i = 1; i < keys.length; i++) {
@@ -126,7 +126,8 @@ function routeScan(pool: GroupPool, command: Command, args: Arg[], dispatch: Dis
       const nextInner = BigInt(String(next));
       const nextComposite =
         nextInner !== 0n ? nextInner * count + BigInt(index) : index + 1 < groups.length ? BigInt(index + 1) : 0n;
-      return [nextComposite.toString(), keys];
+      // Raw like the parts: the parent decodes it (a string for SCAN, a Buffer for scanBuffer).
+      return [Buffer.from(nextComposite.toString()), keys];
     },
     dispatch,
   );
@@ -154,6 +155,12 @@ function runParts(
   const settle = () => {
     if (--pending > 0) return;
     const ok = outcomes.filter((o) => o.error === undefined);
+    const first = outcomes[0]!.error;
+    if (ok.length === 0 && first?.name === "ReplyError" && outcomes.every((o) => o.error?.message === first.message)) {
+      // Every group gave Redis's same answer (e.g. an arity error): that is the answer, as on one server.
+      parent.reject(first);
+      return;
+    }
     if (anySuccess ? ok.length === 0 : ok.length !== outcomes.length) {
       // A single part's own error (e.g. a wrong SCAN option) is clearer on its own.
       parent.reject(outcomes.length === 1 ? outcomes[0]!.error! : new PartialFailureError(parent.name, outcomes));
@@ -178,4 +185,17 @@ function runParts(
     );
     dispatch(group, command);
   });
+}
+
+/**
+ * The command's keys, without the missing ones of a call with too few
+ * arguments (Redis reports those). ioredis' getKeys() writes every key index
+ * back into args, which pads args with `undefined` when a key is missing;
+ * that padding is undone so the command goes out as the caller wrote it.
+ */
+export function keysOf(command: Command): Arg[] {
+  const argc = command.args.length;
+  const keys = (command.getKeys() as (Arg | undefined)[]).filter((key): key is Arg => key !== undefined);
+  if (command.args.length > argc) command.args.length = argc;
+  return keys;
 }

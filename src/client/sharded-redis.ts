@@ -3,7 +3,7 @@ import { EventEmitter } from "eventemitter3";
 import IORedis, { ScanStream, type Command, type Redis, type RedisOptions, type ChainableCommander, type ScanStreamOptions } from "ioredis";
 import Commander from "ioredis/built/utils/Commander";
 import createDebug from "debug";
-import { ArgumentError, TopologyError } from "../errors.js";
+import { ArgumentError, CommandNotAllowedError, TopologyError } from "../errors.js";
 import { evenSlotRanges, parseAddress, validateTable, type GroupSpec, type SlotTable } from "../topology/table.js";
 import { StaticTopology, type TopologySource } from "../topology/source.js";
 import { GroupPool, type ConnectionSource, type PoolStatus } from "./pool.js";
@@ -136,6 +136,11 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
 
   private keyScanStream(command: string, key: string, options: ScanStreamOptions = {}): ScanStream {
     return new ScanStream({ objectMode: true, key, redis: this, command, ...options });
+  }
+
+  /** Refused: MONITOR takes over a connection. Monitor one group with client.group(id).monitor(). */
+  monitor(): Promise<never> {
+    return Promise.reject(new CommandNotAllowedError("monitor", "it takes over the connection; use client.group(id).monitor() on the group to watch"));
   }
 
   /** The raw ioredis connection of one group (for commands shardis does not route). */

@@ -83,15 +83,17 @@ export function combineReplies(combine: Exclude<Combine, "any">, replies: readon
   }
 }
 
-function sumReplies(replies: readonly unknown[]): number {
+function sumReplies(replies: readonly unknown[]): number | string {
   let sum = 0;
   for (const r of replies) sum += toNumber(r);
-  return sum;
+  // With ioredis' stringNumbers option, integer replies are strings: answer in kind.
+  return replies.some((r) => typeof r === "string" || Buffer.isBuffer(r)) ? String(sum) : sum;
 }
 
 function toNumber(reply: unknown): number {
   if (typeof reply === "number") return reply;
   if (typeof reply === "bigint") return Number(reply);
+  if ((typeof reply === "string" || Buffer.isBuffer(reply)) && /^-?\d+$/.test(String(reply))) return Number(String(reply));
   throw new TypeError(`expected an integer reply, got ${describeReply(reply)}`);
 }
 

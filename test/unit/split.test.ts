@@ -122,7 +122,13 @@ describe('mergeSplitReplies', () => {
   });
 
   test('sum: a reply that is not an integer is a TypeError', () => {
-    assert.throws(() => mergeSplitReplies('sum', [], [1, '2']), TypeError);
+    assert.throws(() => mergeSplitReplies('sum', [], [1, 'two']), TypeError);
+    assert.throws(() => mergeSplitReplies('sum', [], [1, null]), TypeError);
+  });
+
+  test('sum: integer strings (ioredis stringNumbers) are added and answered as a string', () => {
+    assert.equal(mergeSplitReplies('sum', [], ['2', '3']), '5');
+    assert.equal(mergeSplitReplies('sum', [], [Buffer.from('4'), '-1']), '3');
   });
 
   test('ok (MSET): the reply is the first part\'s reply ("OK")', () => {
