@@ -30,7 +30,12 @@ export class GroupConnection {
       redis.on("close", () => this.failInFlight());
     }
     redis.on("ready", () => (this.authFailure = undefined));
+    // On a connection shardis owns, connection failures are renamed where ioredis
+    // raises them (its flushQueue), so no command needs a wrapper of its own.
+    this.translatesInPlace = owned && translateFlushedErrors(redis, (error) => this.translate(error));
   }
+
+  private readonly translatesInPlace: boolean;
 
   /** Set by close(): the client is done with this group, whatever state ioredis is in. */
   private closedByClient = false;
@@ -50,13 +55,25 @@ export class GroupConnection {
    * when the connection has ended, and makes connection failures name the group.
    */
   admit(command: Command): boolean {
-    if (this.isClosed()) {
-      command.reject(this.closedError());
+    const refusal = this.refusal();
+    if (refusal !== null) {
+      command.reject(refusal);
       return false;
     }
+    if (this.translatesInPlace) return true;
     const reject: Reject = command.reject;
     command.reject = (error) => reject(this.translate(error));
     return true;
+  }
+
+  /** Why a command cannot be sent to this group now, or null when it can. */
+  refusal(): GroupUnavailableError | null {
+    if (this.isClosed()) return this.closedError();
+    // ioredis would reject at once (not through flushQueue) when it may not queue offline.
+    if (this.redis.status !== "ready" && this.redis.options.enableOfflineQueue === false) {
+      return this.unavailable("it is not connected and enableOfflineQueue is false");
+    }
+    return null;
   }
 
   /** True once quit()/disconnect() closed it, or ioredis gave up reconnecting. */
@@ -128,4 +145,18 @@ export class GroupConnection {
       );
     }
   }
+}
+
+/**
+ * Makes an owned ioredis connection pass every error it fails queued commands
+ * with (retry limit, closed connection, failed login) through `translate`.
+ * flushQueue is internal to ioredis; when it is missing, callers fall back to
+ * wrapping each command (returns false).
+ */
+function translateFlushedErrors(redis: Redis, translate: (error: Error) => Error): boolean {
+  const internals = redis as unknown as { flushQueue?: (error: Error, options?: object) => void };
+  const flushQueue = internals.flushQueue;
+  if (typeof flushQueue !== "function") return false;
+  internals.flushQueue = (error, options) => flushQueue.call(redis, translate(error), options);
+  return true;
 }

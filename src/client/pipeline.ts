@@ -83,52 +83,62 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
 
   protected run(): Promise<PipelineResult | null> {
     const queue = this.queue;
-    const batches = new Map<GroupConnection, GroupBatch>();
-    // Where each command's answer comes from: its slot in a group's pipeline
+    const batches: GroupBatch[] = [];
+    const batchOf = new Map<GroupConnection, GroupBatch>();
+    // Where each command's answer comes from: a slot in a group's pipeline
     // (routed whole), or its own promise (split, fanned out, or rejected).
-    const placed: (Placement | undefined)[] = new Array(queue.length);
+    const placedIn: (GroupBatch | undefined)[] = new Array(queue.length);
+    const placedAt = new Int32Array(queue.length);
     let current = -1;
     const dispatch = (group: GroupConnection, command: Command) => {
       // Parts of split commands need their errors to name the group; a command
       // routed whole gets that when its reply is read below (no closure per command).
       const whole = command === queue[current];
-      if (whole ? group.isClosed() : !group.admit(command)) {
-        if (whole) command.reject(group.closedError());
+      if (whole) {
+        const refusal = group.refusal();
+        if (refusal !== null) return command.reject(refusal);
+      } else if (!group.admit(command)) {
         return;
       }
-      let batch = batches.get(group);
+      let batch = batchOf.get(group);
       if (batch === undefined) {
-        batch = { group, pipeline: group.redis.pipeline() as unknown as IoredisPipeline, size: 0 };
-        batches.set(group, batch);
+        batch = { group, pipeline: group.redis.pipeline() as unknown as IoredisPipeline, size: 0, index: batches.length };
+        batchOf.set(group, batch);
+        batches.push(batch);
       }
-      if (whole) placed[current] = { batch, position: batch.size };
+      if (whole) {
+        placedIn[current] = batch;
+        placedAt[current] = batch.size;
+      }
       batch.pipeline.sendCommand(command);
       batch.size++;
     };
     for (current = 0; current < queue.length; current++) routeCommand(this.pool, this.router, queue[current]!, dispatch);
-    const replies = new Map<GroupBatch, Promise<PipelineResult | null>>();
-    for (const batch of batches.values()) replies.set(batch, batch.pipeline.exec());
-    return Promise.all(
-      queue.map(async (command, i): Promise<[Error | null, unknown]> => {
-        const place = placed[i];
-        if (place === undefined) return settled(command);
-        const [error, result] = (await replies.get(place.batch)!)![place.position]!;
+    const results: PipelineResult = new Array(queue.length);
+    // Commands answered on their own: listen now, in this tick, so an early
+    // rejection (e.g. CrossSlotError) is never an unhandled one.
+    let own: Promise<unknown>[] | undefined;
+    for (let i = 0; i < queue.length; i++) {
+      if (placedIn[i] === undefined) (own ??= []).push(settled(queue[i]!).then((result) => (results[i] = result)));
+    }
+    return Promise.all(batches.map((batch) => batch.pipeline.exec())).then((replies) => {
+      for (let i = 0; i < queue.length; i++) {
+        const batch = placedIn[i];
+        if (batch === undefined) continue;
+        const [error, result] = replies[batch.index]![placedAt[i]!]!;
         // ioredis gives a one-element [error] for a failed command; so do we.
-        return error ? ([place.batch.group.translate(error)] as unknown as [Error, unknown]) : [null, result];
-      }),
-    );
+        results[i] = error ? ([batch.group.translate(error)] as unknown as [Error, unknown]) : [null, result];
+      }
+      return own ? Promise.all(own).then(() => results) : results;
+    });
   }
 }
 
 interface GroupBatch {
   readonly group: GroupConnection;
   readonly pipeline: IoredisPipeline;
+  readonly index: number;
   size: number;
-}
-
-interface Placement {
-  readonly batch: GroupBatch;
-  readonly position: number;
 }
 
 /**
@@ -140,6 +150,8 @@ export class ShardedMulti extends ShardedPipeline {
     let group: GroupConnection;
     try {
       group = this.transactionGroup();
+      const refusal = group.refusal();
+      if (refusal !== null) throw refusal;
     } catch (error) {
       for (const command of this.queue) {
         command.promise.catch(noop);

@@ -34,6 +34,8 @@ export class GroupPool extends EventEmitter<PoolEvents> {
   routes: GroupConnection[] = [];
   /** Where keyless commands go: the first group of the table. */
   defaultGroup!: GroupConnection;
+  /** The group owning every slot, when one does: split commands then go out whole. */
+  soleOwner: GroupConnection | null = null;
   private readonly connections = new Map<number, GroupConnection>();
   private readyEmitted = false;
   private endEmitted = false;
@@ -57,6 +59,7 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     for (let slot = 0; slot < SLOT_COUNT; slot++) routes[slot] = this.connections.get(table.owner[slot]!)!;
     this.routes = routes;
     this.defaultGroup = this.connections.get(table.groups[0]!.id)!;
+    this.soleOwner = routes.every((c) => c === routes[0]) ? routes[0]! : null;
   }
 
   get(id: number): GroupConnection {

@@ -77,6 +77,7 @@ export function slotOfAll(command: Command): number {
 }
 
 function routeSplit(pool: GroupPool, command: Command, args: Arg[], step: 1 | 2, merge: SplitMerge, dispatch: Dispatch): void {
+  if (pool.soleOwner !== null) return dispatch(pool.soleOwner, command); // no need to hash every key
   let parts: SplitPart<GroupConnection>[];
   try {
     parts = splitByGroup(args, step, (key) => pool.routes[slotOf(key)]!);
@@ -96,7 +97,7 @@ function fanOut(pool: GroupPool, command: Command, combine: Combine, dispatch: D
   const args = command.args as Arg[];
   const groups = pool.all();
   if (groups.length === 1) return dispatch(groups[0]!, command);
-  const parts = groups.map((group) => ({ group, command: subCommand(command, args) }));
+  const parts = groups.map((group) => ({ group, command: subCommand(command, args.slice()) }));
   if (combine === "any") return runParts(command, parts, (replies) => replies[0], dispatch, true);
   runParts(command, parts, (replies) => combineReplies(combine, replies), dispatch);
 }
@@ -133,9 +134,16 @@ function routeScan(pool: GroupPool, command: Command, args: Arg[], dispatch: Dis
   );
 }
 
+const NO_ARGS: Arg[] = [];
+
 function subCommand(parent: Command, args: Arg[]): Command {
   // Raw replies (replyEncoding null): the parent decodes the merged reply once, as it would its own.
-  return new Command(parent.name, args, { replyEncoding: null });
+  const command = new Command(parent.name, NO_ARGS, { replyEncoding: null });
+  // The parent's arguments are flat and stringified already; the constructor's
+  // args.flat() costs ~0.25 µs per argument, so hand them over as they are.
+  command.args = args;
+  command.stringifyArguments(); // marks Buffer arguments, as the constructor does
+  return command;
 }
 
 /**
