@@ -34,8 +34,9 @@ export function routeCommand(pool: GroupPool, options: RouterOptions, command: C
     case "keyed": {
       if (plan.keyAt >= 0) {
         // Fast path: one key at a fixed position (GET, SET, HSET, ...).
+        // With one group owning every slot there is nothing to hash.
         const key = args[plan.keyAt];
-        return dispatch(key === undefined ? pool.defaultGroup : pool.routes[slotOf(key)]!, command);
+        return dispatch(key === undefined ? pool.defaultGroup : (pool.soleOwner ?? pool.routes[slotOf(key)]!), command);
       }
       let slot: number;
       try {
