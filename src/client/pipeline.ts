@@ -121,13 +121,21 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
     for (let i = 0; i < queue.length; i++) {
       if (placedIn[i] === undefined) (own ??= []).push(settled(queue[i]!).then((result) => (results[i] = result)));
     }
+    if (own === undefined && batches.length === 1 && batches[0]!.size === queue.length) {
+      // Every command went whole to one group, in order: its answer is ours.
+      const batch = batches[0]!;
+      return batch.pipeline.exec().then((entries) => {
+        for (const entry of entries!) if (entry[0]) entry[0] = batch.group.translate(entry[0]);
+        return entries;
+      });
+    }
     return Promise.all(batches.map((batch) => batch.pipeline.exec())).then((replies) => {
       for (let i = 0; i < queue.length; i++) {
         const batch = placedIn[i];
         if (batch === undefined) continue;
-        const [error, result] = replies[batch.index]![placedAt[i]!]!;
-        // ioredis gives a one-element [error] for a failed command; so do we.
-        results[i] = error ? ([batch.group.translate(error)] as unknown as [Error, unknown]) : [null, result];
+        const entry = replies[batch.index]![placedAt[i]!]!;
+        // ioredis' own [null, result] (or one-element [error]) entry, reused as it is.
+        results[i] = entry[0] ? ([batch.group.translate(entry[0])] as unknown as [Error, unknown]) : entry;
       }
       return own ? Promise.all(own).then(() => results) : results;
     });
