@@ -7,6 +7,7 @@
  *
  *   npm run bench                         # builds, then 9 rounds
  *   BENCH_ROUNDS=11 BENCH_SCALE=2 npm run bench
+ *   BENCH_ONLY=pipeline npm run bench     # only the workloads whose name has "pipeline"
  *
  * On Linux the client is pinned to CPU 0 and the servers to CPU 1 (taskset),
  * when taskset is there and the machine has two cores or more.
@@ -50,7 +51,7 @@ async function inFlight(total: number, window: number, op: (i: number) => Promis
   await Promise.all(Array.from({ length: window }, worker));
 }
 
-const workloads: Workload[] = [
+const allWorkloads: Workload[] = [
   {
     name: "SET/GET, 64 in flight",
     ops: 20_000 * SCALE,
@@ -143,6 +144,9 @@ function median(values: number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
+
+// BENCH_ONLY=pipeline (a part of a workload's name) runs only the matching workloads.
+const workloads = allWorkloads.filter((w) => w.name.toLowerCase().includes((process.env.BENCH_ONLY ?? "").toLowerCase()));
 
 async function main(): Promise<void> {
   const servers: RedisServer[] = await startRedisServers(3);

@@ -23,6 +23,8 @@ export class GroupConnection {
     /** True when shardis created the connection, or was asked to close a wrapped one. */
     readonly owned: boolean,
     private readonly coalescer: WriteCoalescer | null,
+    /** Dense number of this connection in its pool, for array look-ups on hot paths. */
+    readonly index: number,
   ) {
     // With autoResendUnfulfilledCommands off, ioredis silently drops the
     // commands that were in flight when a connection closed; fail them instead.

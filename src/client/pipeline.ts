@@ -84,7 +84,7 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
   protected run(): Promise<PipelineResult | null> {
     const queue = this.queue;
     const batches: GroupBatch[] = [];
-    const batchOf = new Map<GroupConnection, GroupBatch>();
+    const batchOf: (GroupBatch | undefined)[] = []; // by group index
     // Where each command's answer comes from: a slot in a group's pipeline
     // (routed whole), or its own promise (split, fanned out, or rejected).
     const placedIn: (GroupBatch | undefined)[] = new Array(queue.length);
@@ -94,18 +94,15 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
       // Parts of split commands need their errors to name the group; a command
       // routed whole gets that when its reply is read below (no closure per command).
       const whole = command === queue[current];
-      if (whole) {
-        const refusal = group.refusal();
-        if (refusal !== null) return command.reject(refusal);
-      } else if (!group.admit(command)) {
-        return;
-      }
-      let batch = batchOf.get(group);
+      let batch = batchOf[group.index];
       if (batch === undefined) {
-        batch = { group, pipeline: group.redis.pipeline() as unknown as IoredisPipeline, size: 0, index: batches.length };
-        batchOf.set(group, batch);
-        batches.push(batch);
+        // A group's state cannot change while this loop runs: ask once per group.
+        batch = { group, pipeline: group.redis.pipeline() as unknown as IoredisPipeline, size: 0, index: -1, refusal: group.refusal() };
+        batchOf[group.index] = batch;
+        if (batch.refusal === null) batch.index = batches.push(batch) - 1;
       }
+      if (batch.refusal !== null) return command.reject(batch.refusal);
+      if (!whole) group.admit(command);
       if (whole) {
         placedIn[current] = batch;
         placedAt[current] = batch.size;
@@ -145,7 +142,9 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
 interface GroupBatch {
   readonly group: GroupConnection;
   readonly pipeline: IoredisPipeline;
-  readonly index: number;
+  /** Position in the list of batches sent; -1 for a group that refused. */
+  index: number;
+  readonly refusal: Error | null;
   size: number;
 }
 

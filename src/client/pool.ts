@@ -140,7 +140,7 @@ export class GroupPool extends EventEmitter<PoolEvents> {
 
   private open(spec: GroupSpec): GroupConnection {
     const { redis, owned } = this.source.connect(spec);
-    const connection = new GroupConnection(spec.id, spec.master, redis, owned, this.coalescer);
+    const connection = new GroupConnection(spec.id, spec.master, redis, owned, this.coalescer, this.connections.size);
     redis.on("ready", () => this.checkReady());
     // Like ioredis, "ready" is emitted again once every group is back after a drop.
     redis.on("close", () => (this.readyEmitted = false));
