@@ -51,7 +51,7 @@ export function routeCommand(pool: GroupPool, options: RouterOptions, command: C
     case "all-groups":
       return fanOut(pool, command, plan.combine, dispatch);
     case "any-group":
-      // No key (or a missing one): any group answers, and Redis reports arity errors itself.
+      // No key (or a missing one): the default group answers, and Redis reports arity errors itself.
       return dispatch(pool.defaultGroup, command);
     case "scan":
       return routeScan(pool, command, args, dispatch);
@@ -67,7 +67,7 @@ export function routeCommand(pool: GroupPool, options: RouterOptions, command: C
  * The one slot all of a command's keys share, or -1 when it has none.
  * Throws CrossSlotError when they differ: such a command is atomic on one server.
  */
-export function slotOfAll(command: Command): number {
+function slotOfAll(command: Command): number {
   const keys = keysOf(command);
   if (keys.length === 0) return -1;
   const slot = slotOf(keys[0]!);
