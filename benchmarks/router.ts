@@ -8,6 +8,7 @@
  *   npm run bench                         # builds, then 9 rounds
  *   BENCH_ROUNDS=11 BENCH_SCALE=2 npm run bench
  *   BENCH_ONLY=pipeline npm run bench     # only the workloads whose name has "pipeline"
+ *   BENCH_CONTENDERS=naive,3g npm run bench  # only some contenders (raw, 1g, naive, 3g)
  *
  * On Linux the client is pinned to CPU 0 and the servers to CPU 1 (taskset),
  * when taskset is there and the machine has two cores or more.
@@ -16,7 +17,7 @@ import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 import IORedis, { type Redis } from "ioredis";
 // The built package, as users run it (tsx's own transform of src/ adds costs of its own).
-import { ShardedRedis, crc32 } from "../dist/cjs/index.js";
+import { ShardedRedis, crc32, type SlotRange } from "../dist/cjs/index.js";
 import { startRedisServers, stopAllRedisServers, type RedisServer } from "../dist/cjs/testing/index.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
@@ -145,6 +146,17 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+type ContenderId = "raw" | "1g" | "naive" | "3g";
+// BENCH_SLOTS=interleaved gives the 3 groups slot s → group s % 3 instead of
+// the default contiguous thirds (sequential keys cluster in CRC space, so
+// thirds balance one batch of them a little less evenly than crc % 3 does).
+const SLOTS = (ids: number[]): SlotRange[] | undefined =>
+  process.env.BENCH_SLOTS === "interleaved"
+    ? Array.from({ length: 1024 }, (_, slot) => ({ from: slot, to: slot, group: ids[slot % ids.length]! }))
+    : undefined;
+// BENCH_CONTENDERS=naive,3g runs only those contenders (default: all four).
+const CONTENDERS = (process.env.BENCH_CONTENDERS ?? "raw,1g,naive,3g").split(",").map((id) => id.trim()) as ContenderId[];
+
 // BENCH_ONLY=pipeline (a part of a workload's name) runs only the matching workloads.
 const workloads = allWorkloads.filter((w) => w.name.toLowerCase().includes((process.env.BENCH_ONLY ?? "").toLowerCase()));
 
@@ -158,12 +170,14 @@ async function main(): Promise<void> {
   const groups = servers.map((s, i) => ({ id: i + 1, master: s.address }));
 
   for (const auto of [false, true]) {
-    const contenders: Contender[] = [
-      fromIoredis("raw ioredis (1 server)", new IORedis(a!.port, a!.host, opts(auto))),
-      fromSharded("ShardedRedis, 1 group", new ShardedRedis({ groups: [groups[0]!], redisOptions: opts(auto) })),
-      naiveHash("naive crc32 hash, 3 clients", servers.map((s) => new IORedis(s.port, s.host, opts(auto)))),
-      fromSharded("ShardedRedis, 3 groups", new ShardedRedis({ groups, redisOptions: opts(auto) })),
-    ];
+    const make: Record<ContenderId, () => Contender> = {
+      raw: () => fromIoredis("raw ioredis (1 server)", new IORedis(a!.port, a!.host, opts(auto))),
+      "1g": () => fromSharded("ShardedRedis, 1 group", new ShardedRedis({ groups: [groups[0]!], redisOptions: opts(auto) })),
+      naive: () => naiveHash("naive crc32 hash, 3 clients", servers.map((s) => new IORedis(s.port, s.host, opts(auto)))),
+      "3g": () => fromSharded("ShardedRedis, 3 groups", new ShardedRedis({ groups, slots: SLOTS(groups.map((g) => g.id)), redisOptions: opts(auto) })),
+    };
+    const ids = CONTENDERS;
+    const contenders = ids.map((id) => make[id]());
     for (const c of contenders) await inFlight(KEYS, 64, (i) => c.set(key(i), "v")); // warm up, fill keys
     console.log(`\n== enableAutoPipelining: ${auto} ==`);
     console.log(["workload".padEnd(26), ...contenders.map((c) => c.name.padStart(28)), "  1g/raw", "  3g/naive"].join(""));
@@ -188,16 +202,21 @@ async function main(): Promise<void> {
         seconds.forEach((s, i) => rates[i]!.push((2 * w.ops) / s));
         cpuMicros.forEach((c, i) => cpu[i]!.push(c / (2 * w.ops)));
       }
-      const ratio = (x: number, base: number) => median(rates[x]!.map((r, k) => r / rates[base]![k]!));
+      // Ratios by contender id; "-" when one of the pair was left out (BENCH_CONTENDERS).
+      const pair = (x: ContenderId, base: ContenderId, of: (i: number, b: number) => number) => {
+        const [i, b] = [ids.indexOf(x), ids.indexOf(base)];
+        return i < 0 || b < 0 ? "-" : of(i, b).toFixed(3);
+      };
+      const ratio = (x: ContenderId, base: ContenderId) => pair(x, base, (i, b) => median(rates[i]!.map((r, k) => r / rates[b]![k]!)));
       // The same comparison in client CPU per op (less sensitive to the server side and to scheduling).
-      const cpuRatio = (x: number, base: number) => median(cpu[base]!.map((c, k) => c / cpu[x]![k]!));
+      const cpuRatio = (x: ContenderId, base: ContenderId) => pair(x, base, (i, b) => median(cpu[b]!.map((c, k) => c / cpu[i]![k]!)));
       console.log(
         [
           w.name.padEnd(26),
           ...rates.map((r) => `${Math.round(median(r)).toLocaleString("en-US")} ops/s`.padStart(28)),
-          ratio(1, 0).toFixed(3).padStart(8),
-          ratio(3, 2).toFixed(3).padStart(10),
-          `   cpu: ${cpuRatio(1, 0).toFixed(3)} / ${cpuRatio(3, 2).toFixed(3)}`,
+          ratio("1g", "raw").padStart(8),
+          ratio("3g", "naive").padStart(10),
+          `   cpu: ${cpuRatio("1g", "raw")} / ${cpuRatio("3g", "naive")}`,
         ].join(""),
       );
     }
