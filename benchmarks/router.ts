@@ -13,12 +13,12 @@
  * On Linux the client is pinned to CPU 0 and the servers to CPU 1 (taskset),
  * when taskset is there and the machine has two cores or more.
  */
-import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 import IORedis, { type Redis } from "ioredis";
 // The built package, as users run it (tsx's own transform of src/ adds costs of its own).
 import { ShardedRedis, crc32, type SlotRange } from "../dist/cjs/index.js";
 import { startRedisServers, stopAllRedisServers, type RedisServer } from "../dist/cjs/testing/index.js";
+import { inFlight, median, pin } from "./lib.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
@@ -44,13 +44,6 @@ interface Workload {
 
 const key = (i: number) => `bench:${i % KEYS}`;
 
-async function inFlight(total: number, window: number, op: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < total) await op(next++);
-  };
-  await Promise.all(Array.from({ length: window }, worker));
-}
 
 const allWorkloads: Workload[] = [
   {
@@ -131,20 +124,7 @@ function naiveHash(name: string, clients: Redis[]): Contender {
   };
 }
 
-function pin(pid: number, cpu: number): boolean {
-  try {
-    execFileSync("taskset", ["-pc", String(cpu), String(pid)], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 type ContenderId = "raw" | "1g" | "naive" | "3g";
 // BENCH_SLOTS=interleaved gives the 3 groups slot s → group s % 3 instead of

@@ -7,30 +7,16 @@
  *   npm run build && node --import tsx benchmarks/split-ab.ts mget
  *   npm run build && node --import tsx benchmarks/split-ab.ts pipeline
  */
-import { execFileSync } from "node:child_process";
 import IORedis, { type Redis } from "ioredis";
 import { ShardedRedis, crc32 } from "../dist/cjs/index.js";
 import { startRedisServers, stopAllRedisServers } from "../dist/cjs/testing/index.js";
+import { inFlight, median, pin } from "./lib.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
 const mode = process.argv[2] === "pipeline" ? "pipeline" : "mget";
 
-function pin(pid: number, cpu: number): void {
-  try {
-    execFileSync("taskset", ["-pc", String(cpu), String(pid)], { stdio: "ignore" });
-  } catch {
-    // no taskset: run unpinned
-  }
-}
 
-async function inFlight(total: number, window: number, op: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: window }, async () => {
-    while (next < total) await op(next++);
-  }));
-}
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
 const keysOf = (i: number) => Array.from({ length: 100 }, (_, j) => `bench:${(i * 100 + j) % 10_000}`);
 
 async function main(): Promise<void> {

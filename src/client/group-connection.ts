@@ -89,9 +89,9 @@ export class GroupConnection {
     );
   }
 
-  /** Marks the group closed for this client: later commands fail at once. */
-  markClosed(open = false): void {
-    this.closedByClient = !open;
+  /** Closed for this client (quit/disconnect): later commands fail at once. connect() reopens. */
+  setClosedByClient(closed: boolean): void {
+    this.closedByClient = closed;
   }
 
   /**

@@ -87,7 +87,7 @@ export class GroupPool extends EventEmitter<PoolEvents> {
   async connect(): Promise<void> {
     this.closed = false;
     this.endEmitted = false;
-    for (const c of this.all()) c.markClosed(true);
+    for (const c of this.all()) c.setClosedByClient(false);
     const results = await Promise.allSettled(
       this.all().map(async (c) => {
         if (c.redis.status === "wait" || c.redis.status === "end") await c.redis.connect();
@@ -135,7 +135,7 @@ export class GroupPool extends EventEmitter<PoolEvents> {
 
   private markClosed(): void {
     this.closed = true;
-    for (const c of this.all()) c.markClosed();
+    for (const c of this.all()) c.setClosedByClient(true);
   }
 
   private open(spec: GroupSpec): GroupConnection {
