@@ -140,6 +140,9 @@ const CONTENDERS = (process.env.BENCH_CONTENDERS ?? "raw,1g,naive,3g").split(","
 // BENCH_ONLY=pipeline (a part of a workload's name) runs only the matching workloads.
 const workloads = allWorkloads.filter((w) => w.name.toLowerCase().includes((process.env.BENCH_ONLY ?? "").toLowerCase()));
 
+// BENCH_AUTO=on|off runs only that enableAutoPipelining phase (default: off, then on).
+const AUTO_PHASES = process.env.BENCH_AUTO === "on" ? [true] : process.env.BENCH_AUTO === "off" ? [false] : [false, true];
+
 async function main(): Promise<void> {
   const servers: RedisServer[] = await startRedisServers(3);
   const pinned = availableParallelism() >= 2 && pin(process.pid, 0) && servers.every((s) => s.pid !== undefined && pin(s.pid, 1));
@@ -149,7 +152,7 @@ async function main(): Promise<void> {
   const opts = (auto: boolean) => ({ enableAutoPipelining: auto, maxRetriesPerRequest: 1 });
   const groups = servers.map((s, i) => ({ id: i + 1, master: s.address }));
 
-  for (const auto of [false, true]) {
+  for (const auto of AUTO_PHASES) {
     const make: Record<ContenderId, () => Contender> = {
       raw: () => fromIoredis("raw ioredis (1 server)", new IORedis(a!.port, a!.host, opts(auto))),
       "1g": () => fromSharded("ShardedRedis, 1 group", new ShardedRedis({ groups: [groups[0]!], redisOptions: opts(auto) })),

@@ -122,3 +122,36 @@ export class ArgumentError extends ShardisError {
     super("ERR_ARGUMENT", message);
   }
 }
+
+/**
+ * The client cannot vouch for its slot table: its lease from the coordinator
+ * ran out and no fresh confirmation came in time (DESIGN §4). Nothing was sent.
+ * Set `onStaleTopology: 'serve'` to keep serving from the last table instead
+ * (for caches, where a lost write is acceptable).
+ */
+export class StaleTopologyError extends ShardisError {
+  /** The version of the last table the client applied (0: none yet). */
+  readonly version: number;
+
+  constructor(message: string, version: number, options?: { cause?: unknown }) {
+    super("ERR_STALE_TOPOLOGY", message, options);
+    this.version = version;
+  }
+}
+
+/** A table write lost a race: the table was not at the version the writer read. Read it again and retry. */
+export class VersionConflictError extends ShardisError {
+  /** The version the writer expected to replace. */
+  readonly expected: number;
+  /** The version found (-1: unreadable, 0: none). */
+  readonly actual: number;
+
+  constructor(expected: number, actual: number) {
+    super(
+      "ERR_VERSION_CONFLICT",
+      `the slot table changed while this change was prepared: expected version ${expected}, found ${actual}. Nothing was written; read the table again and retry`,
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
+}

@@ -18,12 +18,26 @@ export interface SlotRange {
   readonly group: number;
 }
 
+/** Where a migration of some slots stands (DESIGN §5); stable slots have none. */
+export type MigrationState = "pending" | "preparing" | "migrating";
+
+/** Slots moving from one group to another. They stay owned by `from` in `slots` until the move is done. */
+export interface Migration {
+  /** Inclusive slot ranges, e.g. [[0, 99], [512, 512]]. */
+  readonly slots: readonly (readonly [from: number, to: number])[];
+  readonly from: number;
+  readonly to: number;
+  readonly state: MigrationState;
+}
+
 /** What a caller gives: groups and who owns which slots. */
 export interface SlotTableInput {
   readonly groups: readonly GroupSpec[];
   readonly slots: readonly SlotRange[];
   /** Grows with every change; 0 for a static table. */
   readonly version?: number;
+  /** Migrations in flight. @default none */
+  readonly migrations?: readonly Migration[];
 }
 
 /**
@@ -34,8 +48,11 @@ export interface SlotTable {
   readonly version: number;
   readonly groups: readonly GroupSpec[];
   readonly slots: readonly SlotRange[];
+  readonly migrations: readonly Migration[];
   readonly owner: Readonly<Int32Array>;
 }
+
+const MIGRATION_STATES: readonly MigrationState[] = ["pending", "preparing", "migrating"];
 
 const FORBIDDEN_KEYS = ["__proto__", "constructor", "prototype"];
 
@@ -63,10 +80,12 @@ export function validateTable(input: unknown): SlotTable {
   if (missing.length > 0) {
     throw new TopologyError(`every slot 0..${SLOT_COUNT - 1} must be owned by a group; not owned: ${formatRanges(missing)}`);
   }
+  const migrations = parseMigrations(root.migrations, known, owner);
   return Object.freeze({
     version: version as number,
     groups: Object.freeze(groups),
     slots: Object.freeze(slots),
+    migrations: Object.freeze(migrations),
     owner,
   });
 }
@@ -139,6 +158,48 @@ function parseSlots(value: unknown, known: ReadonlySet<number>): SlotRange[] {
     }
     return Object.freeze({ from, to, group: range.group as number });
   });
+}
+
+function parseMigrations(value: unknown, known: ReadonlySet<number>, owner: Int32Array): Migration[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new TopologyError("migrations must be an array of { slots, from, to, state }");
+  const moving = new Set<number>();
+  return value.map((item, i) => {
+    const what = `migrations[${i}]`;
+    const migration = asRecord(item, what);
+    for (const side of ["from", "to"] as const) {
+      if (!Number.isSafeInteger(migration[side]) || !known.has(migration[side] as number)) {
+        throw new TopologyError(`${what}.${side} names unknown group ${JSON.stringify(migration[side])}; known groups: ${[...known].join(", ")}`);
+      }
+    }
+    const from = migration.from as number;
+    const to = migration.to as number;
+    if (from === to) throw new TopologyError(`${what} moves slots from group ${from} to itself`);
+    if (!MIGRATION_STATES.includes(migration.state as MigrationState)) {
+      throw new TopologyError(`${what}.state must be one of ${MIGRATION_STATES.join(", ")}, got ${JSON.stringify(migration.state)}`);
+    }
+    if (!Array.isArray(migration.slots) || migration.slots.length === 0) {
+      throw new TopologyError(`${what}.slots must be a non-empty array of [from, to] slot ranges`);
+    }
+    const ranges = migration.slots.map((range: unknown, j: number): readonly [number, number] => {
+      const [a, b] = Array.isArray(range) && range.length === 2 ? (range as unknown[]) : [];
+      if (!isSlot(a) || !isSlot(b) || a > b) {
+        throw new TopologyError(`${what}.slots[${j}] must be [from, to] with integer slots in 0..${SLOT_COUNT - 1}, got ${JSON.stringify(range)}`);
+      }
+      for (let slot = a; slot <= b; slot++) {
+        // The source keeps owning the slots until the move is done (DESIGN §5).
+        if (owner[slot] !== from) throw new TopologyError(`${what}: slot ${slot} is owned by group ${owner[slot]}, not by group ${from} it moves from`);
+        if (moving.has(slot)) throw new TopologyError(`${what}: slot ${slot} is in two migrations`);
+        moving.add(slot);
+      }
+      return Object.freeze([a, b] as const);
+    });
+    return Object.freeze({ slots: Object.freeze(ranges), from, to, state: migration.state as MigrationState });
+  });
+}
+
+function isSlot(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) < SLOT_COUNT;
 }
 
 function asRecord(value: unknown, what: string): Record<string, unknown> {

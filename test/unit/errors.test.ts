@@ -11,6 +11,8 @@ import {
   GroupUnavailableError,
   PartialFailureError,
   ShardisError,
+  StaleTopologyError,
+  VersionConflictError,
   TopologyError,
   UnknownCommandError,
 } from '../../src/errors.js';
@@ -24,6 +26,8 @@ const samples: Array<[string, ShardisError, string]> = [
   ['CommandNotAllowedError', new CommandNotAllowedError('select', 'one database'), 'ERR_COMMAND_NOT_ALLOWED'],
   ['UnknownCommandError', new UnknownCommandError('nosuch'), 'ERR_UNKNOWN_COMMAND'],
   ['ArgumentError', new ArgumentError('bad cursor'), 'ERR_ARGUMENT'],
+  ['StaleTopologyError', new StaleTopologyError('lease ran out', 4), 'ERR_STALE_TOPOLOGY'],
+  ['VersionConflictError', new VersionConflictError(4, 5), 'ERR_VERSION_CONFLICT'],
 ];
 
 describe('every error class', () => {
