@@ -155,3 +155,69 @@ export class VersionConflictError extends ShardisError {
     this.actual = actual;
   }
 }
+
+/** The cluster already has a slot table, so it was not initialized again. Pass `force` to overwrite it. */
+export class ClusterExistsError extends ShardisError {
+  readonly cluster: string;
+  /** The version of the table found (-1: unreadable). */
+  readonly version: number;
+
+  constructor(cluster: string, version: number) {
+    super(
+      "ERR_CLUSTER_EXISTS",
+      `cluster "${cluster}" already has ${version < 0 ? "an unreadable slot table" : `a slot table (version ${version})`}; ` +
+        `nothing was written. Initializing again would replace it: pass force to do that on purpose`,
+    );
+    this.cluster = cluster;
+    this.version = version;
+  }
+}
+
+/** A key found in a slot whose owner was about to change. */
+export interface SlotKey {
+  /** The key, as text (SCAN's bytes decoded as UTF-8). */
+  readonly key: string;
+  readonly slot: number;
+  /** The group holding it. */
+  readonly group: number;
+}
+
+/**
+ * Slots were to be given to another group without moving keys, but a group
+ * holds keys in them. Moving slots that hold keys is a live migration.
+ * Nothing was changed.
+ */
+export class SlotsNotEmptyError extends ShardisError {
+  /** The group the slots were to be given to. */
+  readonly to: number;
+  /** Some of the keys found (up to 10), each with its slot and the group holding it. */
+  readonly keys: readonly SlotKey[];
+  /** The distinct slots of `keys`, ascending. */
+  readonly slots: readonly number[];
+
+  constructor(to: number, keys: readonly SlotKey[]) {
+    const shown = keys.map((k) => `${k.key} (slot ${k.slot}, group ${k.group})`).join(", ");
+    const onOwners = keys.some((k) => k.group !== to);
+    const onTarget = keys.some((k) => k.group === to);
+    super(
+      "ERR_SLOTS_NOT_EMPTY",
+      `cannot give these slots to group ${to}: they hold keys, e.g. ${shown}. ` +
+        (onOwners
+          ? "Assigning slots only re-labels empty slots; moving slots that hold keys is a live migration " +
+            "(`shardis migrate`, coming with live migration). "
+          : "") +
+        (onTarget ? `Group ${to} holds keys in slots it does not own yet (left over from earlier?); delete them first. ` : "") +
+        "Nothing was changed.",
+    );
+    this.to = to;
+    this.keys = keys;
+    this.slots = [...new Set(keys.map((k) => k.slot))].sort((a, b) => a - b);
+  }
+}
+
+/** The coordinator could not be reached, or did not answer in time. The client retries on its own. */
+export class CoordinatorUnavailableError extends ShardisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_COORDINATOR_UNAVAILABLE", message, options);
+  }
+}

@@ -3,8 +3,20 @@ export type { ShardedRedisOptions, FromGroupsOptions, RoutingOptions } from "./c
 export type { PipelineResult } from "./client/pipeline.js";
 export { ShardedScanStream } from "./client/scan-stream.js";
 export { slotOf, crc32, SLOT_COUNT } from "./slot.js";
-export { validateTable, evenSlotRanges, type GroupSpec, type SlotRange, type SlotTable, type SlotTableInput } from "./topology/table.js";
+export {
+  validateTable,
+  evenSlotRanges,
+  type GroupSpec,
+  type SlotRange,
+  type SlotTable,
+  type SlotTableInput,
+  type Migration,
+  type MigrationState,
+} from "./topology/table.js";
+export { TABLE_FORMAT, parseTableJson, tableToJson, type ClusterTable } from "./topology/format.js";
 export type { TopologySource } from "./topology/source.js";
+export type { CoordinatorLocation } from "./coordinator/connection.js";
+export type { StaleTopologyPolicy } from "./client/lease-gate.js";
 export {
   ShardisError,
   TopologyError,
@@ -14,5 +26,11 @@ export {
   CommandNotAllowedError,
   UnknownCommandError,
   ArgumentError,
+  StaleTopologyError,
+  VersionConflictError,
+  CoordinatorUnavailableError,
+  ClusterExistsError,
+  SlotsNotEmptyError,
   type GroupOutcome,
+  type SlotKey,
 } from "./errors.js";

@@ -68,6 +68,20 @@ export class GroupConnection {
     return true;
   }
 
+  /**
+   * Resolves once every command sent to this group so far has been answered
+   * (or failed): a PING queued behind them on the same connection, which Redis
+   * answers in order. Nothing in flight when never connected or closed.
+   */
+  drain(): Promise<void> {
+    const status = this.redis.status;
+    if (status === "wait" || status === "end" || status === "close" || this.closedByClient) return Promise.resolve();
+    return this.redis.ping().then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
   /** Why a command cannot be sent to this group now, or null when it can. */
   refusal(): GroupUnavailableError | null {
     if (this.isClosed()) return this.closedError();

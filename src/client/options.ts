@@ -1,5 +1,7 @@
 import type { RedisOptions } from "ioredis";
 import type { GroupSpec, SlotRange } from "../topology/table.js";
+import type { CoordinatorLocation } from "../coordinator/connection.js";
+import type { StaleTopologyPolicy } from "./lease-gate.js";
 
 /** Options shared by both ways of building a client. */
 export interface RoutingOptions {
@@ -22,15 +24,46 @@ export interface RoutingOptions {
   clientId?: string;
 }
 
-/** Options of `new ShardedRedis(...)`. */
+/**
+ * Options of `new ShardedRedis(...)`: either a static table (`groups`, and
+ * optionally `slots`), or a `coordinator` and `cluster` to follow live.
+ */
 export interface ShardedRedisOptions extends RoutingOptions {
-  /** The groups: a master ("host:port") and optional replicas each. */
-  groups: GroupSpec[];
+  /** Static table: the groups, a master ("host:port") and optional replicas each. */
+  groups?: GroupSpec[];
   /**
-   * Which group owns which slots. Every slot 0..1023 must be owned exactly once.
+   * Static table: which group owns which slots. Every slot 0..1023 must be owned exactly once.
    * @default the slots split evenly over the groups, in the order given
    */
   slots?: SlotRange[];
+  /**
+   * Follow the slot table kept in this Redis (a redis:// URL, ioredis options,
+   * or an ioredis client you own and close yourself). Needs `cluster`.
+   */
+  coordinator?: CoordinatorLocation;
+  /** The cluster's name in the coordinator (keys `shardis:{<cluster>}:...`). */
+  cluster?: string;
+  /**
+   * How long a confirmation from the coordinator vouches for the table
+   * (DESIGN §4). Past it, commands wait for a fresh confirmation.
+   * @default 10000
+   */
+  leaseMs?: number;
+  /** How often the table is confirmed when no event arrives. Must be below leaseMs. @default 1000 */
+  refreshMs?: number;
+  /**
+   * Past the lease: `'fail'` holds commands for a fresh confirmation and fails
+   * them with a StaleTopologyError after `staleWaitMs`; `'serve'` keeps
+   * routing by the last table (for caches: a write may then be lost in a migration).
+   * @default 'fail'
+   */
+  onStaleTopology?: StaleTopologyPolicy;
+  /**
+   * How long a command waits for a confirmed table (at start, or past the
+   * lease) before failing with a StaleTopologyError.
+   * @default redisOptions.commandTimeout, or 5000
+   */
+  staleWaitMs?: number;
   /**
    * ioredis options for every group connection (host and port come from the
    * groups). `keyPrefix`, `enableAutoPipelining`, `lazyConnect` and

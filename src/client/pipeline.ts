@@ -7,6 +7,7 @@ import type { Arg } from "../commands/split.js";
 import { keysOf, routeCommand, type RouterOptions } from "./router.js";
 import type { GroupPool } from "./pool.js";
 import type { GroupConnection } from "./group-connection.js";
+import type { LeaseGate } from "./lease-gate.js";
 
 /** ioredis' pipeline result: one [error] or [null, result] per command, in the caller's order. */
 export type PipelineResult = [error: Error | null, result: unknown][];
@@ -42,6 +43,8 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
     readonly redis: PipelineParent,
     protected readonly pool: GroupPool,
     protected readonly router: RouterOptions,
+    /** With a coordinator: exec() waits here while the lease on the table is out. */
+    private readonly gate: LeaseGate | null = null,
   ) {
     super();
     this.options = redis.options;
@@ -77,8 +80,23 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
 
   /** Sends every queued command and answers `[error, result]` per command, in order. */
   override exec(callback?: Callback<PipelineResult | null>): Promise<PipelineResult | null> {
-    if (this.executed === null) this.executed = this.run();
+    if (this.executed === null) this.executed = this.gate === null || this.gate.open() ? this.run() : this.runWhenConfirmed(this.gate);
     return withCallback(this.executed, callback);
+  }
+
+  private runWhenConfirmed(gate: LeaseGate): Promise<PipelineResult | null> {
+    return new Promise((resolve, reject) => {
+      gate.hold(
+        () => resolve(this.run()),
+        (error) => {
+          for (const command of this.queue) {
+            command.promise.catch(noop);
+            command.reject(error);
+          }
+          reject(error);
+        },
+      );
+    });
   }
 
   protected run(): Promise<PipelineResult | null> {

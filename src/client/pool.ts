@@ -38,6 +38,8 @@ export class GroupPool extends EventEmitter<PoolEvents> {
   soleOwner: GroupConnection | null = null;
   private readonly connections = new Map<number, GroupConnection>();
   private readyEmitted = false;
+  /** Dense numbers for connections (never reused, so a retired one keeps its own). */
+  private nextIndex = 0;
   private endEmitted = false;
   /** Set by quit()/disconnect(), cleared by connect(). */
   private closed = false;
@@ -49,10 +51,17 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     super();
   }
 
-  apply(table: SlotTable): void {
+  /**
+   * Routes by `table` from now on. Connections of groups the table no longer
+   * has are taken out of the pool and returned: close them once drained.
+   */
+  apply(table: SlotTable): GroupConnection[] {
     for (const spec of table.groups) {
       if (!this.connections.has(spec.id)) this.connections.set(spec.id, this.open(spec));
     }
+    const kept = new Set(table.groups.map((g) => g.id));
+    const removed = [...this.connections.values()].filter((c) => !kept.has(c.id));
+    for (const connection of removed) this.connections.delete(connection.id);
     // Wrapped clients may all be ready already: say so once listeners are attached.
     process.nextTick(() => this.checkReady());
     const routes = new Array<GroupConnection>(SLOT_COUNT);
@@ -60,6 +69,16 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     this.routes = routes;
     this.defaultGroup = this.connections.get(table.groups[0]!.id)!;
     this.soleOwner = routes.every((c) => c === routes[0]) ? routes[0]! : null;
+    debug("routes: %d groups%s", table.groups.length, removed.length > 0 ? `, ${removed.length} removed` : "");
+    return removed;
+  }
+
+  /** Closes a connection taken out of the pool (after its drain). */
+  async retire(connection: GroupConnection): Promise<void> {
+    connection.setClosedByClient(true);
+    if (!connection.owned) return;
+    if (connection.redis.status !== "ready") return connection.closeNow();
+    await connection.redis.quit().catch(() => connection.redis.disconnect());
   }
 
   get(id: number): GroupConnection {
@@ -72,6 +91,11 @@ export class GroupPool extends EventEmitter<PoolEvents> {
 
   all(): GroupConnection[] {
     return [...this.connections.values()];
+  }
+
+  /** True after quit()/disconnect(), until connect(). */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   get status(): PoolStatus {
@@ -140,7 +164,7 @@ export class GroupPool extends EventEmitter<PoolEvents> {
 
   private open(spec: GroupSpec): GroupConnection {
     const { redis, owned } = this.source.connect(spec);
-    const connection = new GroupConnection(spec.id, spec.master, redis, owned, this.coalescer, this.connections.size);
+    const connection = new GroupConnection(spec.id, spec.master, redis, owned, this.coalescer, this.nextIndex++);
     redis.on("ready", () => this.checkReady());
     // Like ioredis, "ready" is emitted again once every group is back after a drop.
     redis.on("close", () => (this.readyEmitted = false));

@@ -3,9 +3,13 @@ import { EventEmitter } from "eventemitter3";
 import IORedis, { ScanStream, type Command, type Redis, type RedisOptions, type ChainableCommander, type ScanStreamOptions } from "ioredis";
 import Commander from "ioredis/built/utils/Commander";
 import createDebug from "debug";
-import { ArgumentError, CommandNotAllowedError, TopologyError } from "../errors.js";
+import { ArgumentError, CommandNotAllowedError, StaleTopologyError, TopologyError } from "../errors.js";
 import { evenSlotRanges, parseAddress, validateTable, type GroupSpec, type SlotTable } from "../topology/table.js";
-import { StaticTopology, type TopologySource } from "../topology/source.js";
+import { groupsToDrain } from "../topology/diff.js";
+import { CoordinatorTopology } from "../topology/coordinator.js";
+import { checkClusterName } from "../coordinator/keys.js";
+import { openCoordinator, isIoredis, type CoordinatorConnection } from "../coordinator/connection.js";
+import { LeaseGate, type StaleTopologyPolicy } from "./lease-gate.js";
 import { GroupPool, type ConnectionSource, type PoolStatus } from "./pool.js";
 import { WriteCoalescer } from "./write-coalescer.js";
 import type { GroupConnection } from "./group-connection.js";
@@ -24,8 +28,10 @@ export interface ShardedRedisEvents {
   error: (error: Error) => void;
   /** Every connection shardis owns has ended. */
   end: () => void;
-  /** A new slot table was applied. */
+  /** A new slot table was applied (versions: 0 before the first). */
   topology: (change: { from: number; to: number }) => void;
+  /** The lease on the slot table ran out; commands wait for a fresh confirmation (or are served, with onStaleTopology: 'serve'). */
+  stale: () => void;
 }
 
 /** One group as `groups()` lists it. */
@@ -45,12 +51,15 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
   /** This client's id, used to name its connections on every server. */
   readonly clientId: string;
   private readonly pool: GroupPool;
-  private readonly topologySource: TopologySource;
   private readonly router: RouterOptions;
   private readonly events = new EventEmitter<ShardedRedisEvents>();
-  private readonly stopFollowingTopology: () => void;
-  private table: SlotTable;
+  private table: SlotTable | null;
+  /** Set when following a coordinator: the table's source, and the gate that enforces its lease. */
+  private readonly topology: CoordinatorTopology | null = null;
+  private readonly gate: LeaseGate | null = null;
+  private readonly staleWaitMs: number = 0;
   private readonly dispatch = (group: GroupConnection, command: Command) => group.send(command);
+  private readonly route = (command: Command) => routeCommand(this.pool, this.router, command, this.dispatch);
 
   constructor(options: ShardedRedisOptions) {
     super();
@@ -59,12 +68,30 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
     this.options = { keyPrefix: setup.keyPrefix, showFriendlyErrorStack: setup.showFriendlyErrorStack };
     this.router = setup.router;
     this.pool = new GroupPool(setup.connections, setup.enableAutoPipelining ? new WriteCoalescer() : null);
-    this.topologySource = new StaticTopology(setup.table);
     this.table = setup.table;
-    this.pool.apply(setup.table);
-    this.stopFollowingTopology = this.topologySource.subscribe((next) => this.applyTable(next));
+    if (setup.table !== null) this.pool.apply(setup.table);
     this.forwardPoolEvents();
-    debug("client %s: %d groups", this.clientId, setup.table.groups.length);
+    if (setup.follow) {
+      const follow = setup.follow;
+      const topology = new CoordinatorTopology({
+        connection: follow.connection(),
+        cluster: follow.cluster,
+        clientId: this.clientId,
+        leaseMs: follow.leaseMs,
+        refreshMs: follow.refreshMs,
+        apply: (table) => this.applyTable(table),
+        onLease: () => this.gate?.release(),
+        onStale: () => this.events.emit("stale"),
+        onError: (error) => this.emitError(error),
+      });
+      this.topology = topology;
+      this.gate = new LeaseGate(topology, follow.policy, follow.staleWaitMs);
+      this.staleWaitMs = follow.staleWaitMs;
+      if (!setup.lazyConnect) topology.start();
+      debug("client %s: following cluster %s", this.clientId, follow.cluster);
+    } else {
+      debug("client %s: %d groups", this.clientId, setup.table!.groups.length);
+    }
   }
 
   /**
@@ -77,13 +104,15 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
 
   /** @ignore Routes an ioredis Command; every command method ends here. */
   override sendCommand(command: Command): Promise<unknown> {
-    routeCommand(this.pool, this.router, command, this.dispatch);
+    const gate = this.gate;
+    if (gate === null || gate.open()) routeCommand(this.pool, this.router, command, this.dispatch);
+    else gate.hold(() => this.route(command), (error) => command.reject(error));
     return command.promise as Promise<unknown>;
   }
 
   /** A pipeline over any mix of groups; exec() answers in your order, like ioredis. */
   pipeline(commands?: unknown[][]): ChainableCommander {
-    const pipeline = new ShardedPipeline(this, this.pool, this.router);
+    const pipeline = new ShardedPipeline(this, this.pool, this.router, this.gate);
     if (commands) pipeline.addBatch(commands);
     return pipeline as unknown as ChainableCommander;
   }
@@ -100,7 +129,7 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
     if (arg && !Array.isArray(arg) && arg.pipeline === false) {
       return Promise.reject(new ArgumentError("multi({ pipeline: false }) is not supported on a sharded client: its commands could reach several groups. Use multi() and exec()"));
     }
-    const multi = new ShardedMulti(this, this.pool, this.router);
+    const multi = new ShardedMulti(this, this.pool, this.router, this.gate);
     if (Array.isArray(arg)) multi.addBatch(arg);
     return multi as unknown as ChainableCommander;
   }
@@ -156,33 +185,49 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
       .map((c) => ({ id: c.id, address: c.address, redis: c.redis }));
   }
 
-  /** The slot table in use. */
+  /**
+   * The slot table in use. With a coordinator, there is none until the first
+   * confirmation: await connect() first (this throws a TopologyError before).
+   */
   get slotTable(): SlotTable {
+    if (this.table === null) throw new TopologyError("no slot table yet: the coordinator has not confirmed one; await client.connect() first");
     return this.table;
   }
 
   /** "wait" (lazyConnect, nothing sent yet), "connecting", "ready" (all groups), or "end". */
   get status(): PoolStatus {
+    if (this.table === null && !this.pool.isClosed) return this.topology!.isStarted ? "connecting" : "wait";
     return this.pool.status;
   }
 
-  /** Connects every group; resolves when all are ready, rejects naming a group that failed. */
-  connect(): Promise<void> {
+  /**
+   * Connects every group (with a coordinator, after the first table is
+   * confirmed); resolves when all are ready, rejects naming what failed.
+   */
+  async connect(): Promise<void> {
+    if (this.topology !== null) {
+      this.topology.refresh();
+      await this.firstTable();
+    }
     return this.pool.connect();
   }
 
-  /** Sends QUIT to every connection shardis owns and waits for the replies. */
+  /**
+   * Sends QUIT to every connection shardis owns and waits for the replies;
+   * with a coordinator, then removes this client from its registry.
+   */
   override async quit(): Promise<"OK"> {
-    this.stopFollowingTopology();
-    await this.topologySource.close();
+    this.gate?.close(closedError());
     await this.pool.quit();
+    await this.topology?.close(true);
     return "OK";
   }
 
   /** Closes every connection shardis owns at once; commands in flight fail. */
   disconnect(): void {
-    this.stopFollowingTopology();
-    void this.topologySource.close();
+    this.gate?.close(closedError());
+    // Commands in flight may still land: the registry entry stays until its lease runs out.
+    void this.topology?.close(false);
     this.pool.disconnect();
   }
 
@@ -201,6 +246,16 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
     return this;
   }
 
+  /** Same as on() (Node EventEmitter name, used by events.once and friends). */
+  addListener<E extends keyof ShardedRedisEvents>(event: E, listener: ShardedRedisEvents[E]): this {
+    return this.on(event, listener);
+  }
+
+  /** Same as off(). */
+  removeListener<E extends keyof ShardedRedisEvents>(event: E, listener?: ShardedRedisEvents[E]): this {
+    return this.off(event, listener);
+  }
+
   removeAllListeners(event?: keyof ShardedRedisEvents): this {
     this.events.removeAllListeners(event);
     return this;
@@ -210,21 +265,52 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
     return this.events.listenerCount(event);
   }
 
-  private applyTable(next: SlotTable): void {
-    const from = this.table.version;
-    this.pool.apply(next);
+  /**
+   * Routes by `next` from now on; resolves once every command routed under
+   * the previous table to a slot that changed has finished (the drain that
+   * must come before the ack, DESIGN §4). Removed groups are closed then.
+   */
+  private async applyTable(next: SlotTable): Promise<void> {
+    const previous = this.table;
+    const connections = new Map(this.pool.all().map((c) => [c.id, c]));
+    const removed = this.pool.apply(next);
     this.table = next;
-    this.events.emit("topology", { from, to: next.version });
+    this.events.emit("topology", { from: previous?.version ?? 0, to: next.version });
+    if (previous === null) return;
+    const draining = groupsToDrain(previous, next).map((id) => connections.get(id));
+    await Promise.all(draining.map((c) => c?.drain()));
+    await Promise.all(removed.map((c) => this.pool.retire(c)));
+  }
+
+  private firstTable(): Promise<void> {
+    const topology = this.topology!;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new StaleTopologyError(`no slot table confirmed by the coordinator within ${this.staleWaitMs} ms (${topology.problem ?? "no answer"})`, 0));
+      }, this.staleWaitMs);
+      timer.unref();
+      void topology.firstTable().then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private forwardPoolEvents(): void {
     this.pool.on("ready", () => this.events.emit("ready"));
     this.pool.on("end", () => this.events.emit("end"));
-    this.pool.on("error", (error) => {
-      if (this.events.listenerCount("error") > 0) this.events.emit("error", error);
-      else debug("unhandled error event: %s", error.message);
-    });
+    this.pool.on("error", (error) => this.emitError(error));
   }
+
+  private emitError(error: Error): void {
+    if (this.events.listenerCount("error") > 0) this.events.emit("error", error);
+    else debug("unhandled error event: %s", error.message);
+  }
+}
+
+function closedError(): Error {
+  // ioredis' words for a command on a client that was closed.
+  return new Error("Connection is closed.");
 }
 
 // fromGroups hands the constructor a ready setup under this key.
@@ -232,7 +318,17 @@ const SETUP = Symbol("shardis.setup");
 
 /** Everything a client needs, whichever way it was built. */
 interface ClientSetup {
-  table: SlotTable;
+  /** The static table, or null when following a coordinator. */
+  table: SlotTable | null;
+  follow?: {
+    connection: () => CoordinatorConnection;
+    cluster: string;
+    leaseMs: number;
+    refreshMs: number;
+    policy: StaleTopologyPolicy;
+    staleWaitMs: number;
+  };
+  lazyConnect?: boolean;
   connections: ConnectionSource;
   clientId: string;
   keyPrefix: string | undefined;
@@ -243,8 +339,9 @@ interface ClientSetup {
 
 function setupFromOptions(options: ShardedRedisOptions): ClientSetup {
   if (typeof options !== "object" || options === null) {
-    throw new ArgumentError("new ShardedRedis(options) needs an options object with groups");
+    throw new ArgumentError("new ShardedRedis(options) needs an options object with groups, or with coordinator and cluster");
   }
+  if (options.coordinator !== undefined) return setupFollowing(options);
   const groups: unknown = options.groups;
   if (!Array.isArray(groups)) throw new TopologyError("groups must be a non-empty array of { id, master, replicas? }");
   const table = validateTable({ groups, slots: options.slots ?? evenSlotRanges(groups.map((g: GroupSpec) => g?.id)) });
@@ -260,6 +357,51 @@ function setupFromOptions(options: ShardedRedisOptions): ClientSetup {
     enableAutoPipelining: redisOptions.enableAutoPipelining === true,
     router: routerOptions(options),
   };
+}
+
+function setupFollowing(options: ShardedRedisOptions): ClientSetup {
+  if (options.groups !== undefined || options.slots !== undefined) {
+    throw new ArgumentError("give either a coordinator (the table lives there) or groups and slots (a static table), not both");
+  }
+  const cluster = checkClusterName(options.cluster);
+  const redisOptions: RedisOptions = { ...options.redisOptions };
+  const leaseMs = positiveInteger(options.leaseMs ?? 10_000, "leaseMs");
+  const refreshMs = positiveInteger(options.refreshMs ?? 1_000, "refreshMs");
+  if (refreshMs >= leaseMs) {
+    throw new ArgumentError(`refreshMs (${refreshMs}) must be below leaseMs (${leaseMs}), or the lease would run out between refreshes`);
+  }
+  const policy = options.onStaleTopology ?? "fail";
+  if (policy !== "fail" && policy !== "serve") {
+    throw new ArgumentError(`onStaleTopology must be 'fail' or 'serve', got ${JSON.stringify(policy)}`);
+  }
+  const staleWaitMs = positiveInteger(options.staleWaitMs ?? redisOptions.commandTimeout ?? 5_000, "staleWaitMs");
+  const clientId = options.clientId ?? redisOptions.connectionName ?? randomClientId();
+  const coordinator = options.coordinator!;
+  // Credentials and TLS of redisOptions serve the coordinator too, unless it is given whole.
+  const { host: _host, port: _port, path: _path, db: _db, ...shared } = redisOptions;
+  return {
+    table: null,
+    follow: {
+      connection: () => openCoordinator(coordinator, `shardis:${clientId}:coordinator`, typeof coordinator === "string" ? shared : {}),
+      cluster,
+      leaseMs,
+      refreshMs,
+      policy,
+      staleWaitMs,
+    },
+    lazyConnect: redisOptions.lazyConnect === true,
+    connections: { connect: (group) => ({ redis: new IORedis(ownedConnectionOptions(group, redisOptions, clientId)), owned: true }) },
+    clientId,
+    keyPrefix: redisOptions.keyPrefix,
+    showFriendlyErrorStack: redisOptions.showFriendlyErrorStack,
+    enableAutoPipelining: redisOptions.enableAutoPipelining === true,
+    router: routerOptions(options),
+  };
+}
+
+function positiveInteger(value: unknown, name: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) throw new ArgumentError(`${name} must be a positive integer (ms), got ${JSON.stringify(value)}`);
+  return value as number;
 }
 
 function setupFromClients(clients: Record<number, Redis> | ReadonlyMap<number, Redis>, options: FromGroupsOptions): ClientSetup {
@@ -318,14 +460,4 @@ function ownedConnectionOptions(group: GroupSpec, redisOptions: RedisOptions, cl
     // The migrator finds a client's connections by this name (DESIGN §5).
     connectionName: `shardis:${clientId}`,
   };
-}
-
-function isIoredis(value: unknown): value is Redis {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as Redis).sendCommand === "function" &&
-    typeof (value as Redis).options === "object" &&
-    !(value as { isCluster?: boolean }).isCluster
-  );
 }

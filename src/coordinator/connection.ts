@@ -1,5 +1,8 @@
 import IORedis, { type Redis, type RedisOptions } from "ioredis";
+import createDebug from "debug";
 import { ArgumentError } from "../errors.js";
+
+const debug = createDebug("shardis:coordinator");
 
 /** Where the coordinator is: a redis:// URL, ioredis options, or an ioredis client you already have. */
 export type CoordinatorLocation = string | RedisOptions | Redis;
@@ -52,6 +55,8 @@ export function openCoordinator(location: CoordinatorLocation, name: string, ext
   } else {
     throw new ArgumentError(`coordinator must be a redis:// URL, ioredis options or an ioredis client, got ${JSON.stringify(location)}`);
   }
+  // Outages are reported by whoever uses the connection; ioredis' own error events are only logged.
+  if (owned) redis.on("error", (error: Error) => debug("%s: %s", name, error.message));
   const opened: Redis[] = owned ? [redis] : [];
   return {
     redis,

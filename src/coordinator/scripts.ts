@@ -30,7 +30,9 @@ export class LuaScript {
 const READ_VERSION = `
 local function table_version(raw)
   if not raw then return 0 end
-  return tonumber(string.match(raw, '"version"%s*:%s*(%d+)')) or -1
+  local version = tonumber(string.match(raw, '"version"%s*:%s*(%d+)'))
+  if not version or version < 1 then return -1 end
+  return version
 end
 `;
 

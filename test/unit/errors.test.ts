@@ -6,11 +6,14 @@ import assert from 'node:assert/strict';
 import * as errors from '../../src/errors.js';
 import {
   ArgumentError,
+  ClusterExistsError,
   CommandNotAllowedError,
+  CoordinatorUnavailableError,
   CrossSlotError,
   GroupUnavailableError,
   PartialFailureError,
   ShardisError,
+  SlotsNotEmptyError,
   StaleTopologyError,
   VersionConflictError,
   TopologyError,
@@ -28,6 +31,9 @@ const samples: Array<[string, ShardisError, string]> = [
   ['ArgumentError', new ArgumentError('bad cursor'), 'ERR_ARGUMENT'],
   ['StaleTopologyError', new StaleTopologyError('lease ran out', 4), 'ERR_STALE_TOPOLOGY'],
   ['VersionConflictError', new VersionConflictError(4, 5), 'ERR_VERSION_CONFLICT'],
+  ['CoordinatorUnavailableError', new CoordinatorUnavailableError('no answer'), 'ERR_COORDINATOR_UNAVAILABLE'],
+  ['ClusterExistsError', new ClusterExistsError('prod', 3), 'ERR_CLUSTER_EXISTS'],
+  ['SlotsNotEmptyError', new SlotsNotEmptyError(2, [{ key: 'user:1', slot: 5, group: 1 }]), 'ERR_SLOTS_NOT_EMPTY'],
 ];
 
 describe('every error class', () => {
@@ -183,5 +189,50 @@ describe('CommandNotAllowedError and UnknownCommandError', () => {
     assert.equal(err.command, 'frobnicate');
     assert.match(err.message, /'frobnicate'/);
     assert.match(err.message, /group\(id\)/);
+  });
+});
+
+describe('ClusterExistsError', () => {
+  test('names the cluster and the version found, says nothing was written and how to overwrite on purpose', () => {
+    const err = new ClusterExistsError('prod', 7);
+    assert.equal(err.cluster, 'prod');
+    assert.equal(err.version, 7);
+    assert.match(err.message, /cluster "prod" already has a slot table \(version 7\)/);
+    assert.match(err.message, /nothing was written/);
+    assert.match(err.message, /force/);
+  });
+
+  test('an unreadable table (version -1) is called unreadable', () => {
+    assert.match(new ClusterExistsError('prod', -1).message, /an unreadable slot table/);
+  });
+});
+
+describe('SlotsNotEmptyError', () => {
+  const keys = [
+    { key: 'user:1', slot: 700, group: 1 },
+    { key: 'user:2', slot: 5, group: 3 },
+    { key: 'user:3', slot: 700, group: 1 },
+  ];
+
+  test('carries the receiving group, the keys with slot and group, and their distinct slots ascending', () => {
+    const err = new SlotsNotEmptyError(2, keys);
+    assert.equal(err.to, 2);
+    assert.deepEqual(err.keys, keys);
+    assert.deepEqual(err.slots, [5, 700]);
+  });
+
+  test('names every key with its slot and group, and says that moving slots with keys is a live migration', () => {
+    const err = new SlotsNotEmptyError(2, keys);
+    assert.match(err.message, /user:1 \(slot 700, group 1\)/);
+    assert.match(err.message, /user:2 \(slot 5, group 3\)/);
+    assert.match(err.message, /live migration/);
+    assert.match(err.message, /shardis migrate/);
+    assert.match(err.message, /Nothing was changed/);
+  });
+
+  test('keys on the receiving group itself are called leftovers to delete, not a migration', () => {
+    const err = new SlotsNotEmptyError(2, [{ key: 'stray', slot: 9, group: 2 }]);
+    assert.match(err.message, /Group 2 holds keys in slots it does not own/);
+    assert.doesNotMatch(err.message, /live migration/);
   });
 });
