@@ -18,7 +18,8 @@ import {
   type ShardedRedisOptions,
 } from '../../src/index.js';
 import { RedisServer, keygen, startRedisServers, stopAllRedisServers } from '../../src/testing/index.js';
-import { direct, rejection, sleep, until, within } from '../fixtures/integration-kit.js';
+import { join } from 'node:path';
+import { childEnv, direct, rejection, runTsChild, sleep, until, within } from '../fixtures/integration-kit.js';
 import { registry, tableJson, uniqueCluster, writeRawTable, writeTable } from '../fixtures/coordinator-kit.js';
 
 const key = keygen('coord');
@@ -135,6 +136,36 @@ describe('starting from the coordinator', () => {
     assert.equal(client.status, 'wait');
     assert.equal((await registry(coordinator, cluster)).has('lazy-one'), false);
     assert.equal(await client.ping(), 'PONG');
+  });
+
+  test('the coordinator may be an ioredis client of yours: used, and left open by quit()', async () => {
+    const cluster = uniqueCluster();
+    await writeTable(coordinator, cluster, 1, { groups });
+    const mine = direct(coordinatorServer);
+    raw.push(mine);
+    const client = new ShardedRedis({ coordinator: mine, cluster });
+    await client.connect();
+    assert.equal(await client.set(key(), 'v'), 'OK');
+    await client.quit();
+    assert.equal(await mine.ping(), 'PONG');
+  });
+
+  test('the coordinator may be given as ioredis options', async () => {
+    const cluster = uniqueCluster();
+    await writeTable(coordinator, cluster, 1, { groups });
+    const client = follower(cluster, { coordinator: { host: coordinatorServer.host, port: coordinatorServer.port } });
+    await client.connect();
+    assert.equal(client.slotTable.version, 1);
+  });
+
+  test('a process exits by itself after quit() or disconnect(): no timer or socket is left', async () => {
+    const cluster = uniqueCluster();
+    await writeTable(coordinator, cluster, 1, { groups });
+    const env = { SHARDIS_TEST_GROUPS: groups.map((g) => g.master).join(','), SHARDIS_TEST_COORDINATOR: `redis://${coordinatorServer.address}`, SHARDIS_TEST_CLUSTER: cluster };
+    const outcome = await runTsChild(join(__dirname, '..', 'fixtures', 'lifecycle-child.ts'), ['coordinator'], childEnv(env), 8000);
+    const explain = `\nstdout: ${outcome.stdout}\nstderr: ${outcome.stderr}`;
+    assert.equal(outcome.killedAtDeadline, false, `still running after 8 s${explain}`);
+    assert.deepEqual([outcome.code, outcome.signal, outcome.stdout], [0, null, 'closed\n'], explain);
   });
 
   test('bad options are typed errors', () => {
