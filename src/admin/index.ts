@@ -1,0 +1,35 @@
+// Public entry point of `shardis/admin`: reading and changing a cluster's slot
+// table in the coordinator, and rebalance planning. Never loaded by the
+// client (`shardis`), and loads nothing of it.
+export {
+  ShardisAdmin,
+  type ShardisAdminOptions,
+  type InitClusterOptions,
+  type AssignSlotsOptions,
+  type SlotSpan,
+} from "./admin.js";
+export { planRebalance, targetCounts, type RebalanceOptions, type RebalancePlan, type SlotMove } from "./rebalance.js";
+export { CLIENT_EXPIRY_GRACE_MS, type ClientStatus } from "./registry.js";
+export type { ClusterStatus, GroupStatus } from "./status.js";
+export type { CoordinatorLocation } from "../coordinator/connection.js";
+export { TABLE_FORMAT, parseTableJson, tableToJson, type ClusterTable } from "../topology/format.js";
+export {
+  validateTable,
+  evenSlotRanges,
+  type GroupSpec,
+  type SlotRange,
+  type SlotTable,
+  type SlotTableInput,
+  type Migration,
+  type MigrationState,
+} from "../topology/table.js";
+export {
+  ShardisError,
+  TopologyError,
+  ArgumentError,
+  VersionConflictError,
+  ClusterExistsError,
+  SlotsNotEmptyError,
+  GroupUnavailableError,
+  type SlotKey,
+} from "../errors.js";
