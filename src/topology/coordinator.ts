@@ -58,6 +58,8 @@ export class CoordinatorTopology {
   private staleTimer: NodeJS.Timeout | null = null;
   private subscriber: Redis | null = null;
   private readonly confirmTimeoutMs: number;
+  /** Settles when the drains of every version applied so far are done. */
+  private drained: Promise<void> = Promise.resolve();
   private readonly firstTableWaiters: { resolve: () => void }[] = [];
 
   constructor(private readonly options: CoordinatorTopologyOptions) {
@@ -201,7 +203,10 @@ export class CoordinatorTopology {
     const version = table.version;
     debug("applying version %d", version);
     this.table = table;
-    this.options.apply(table).then(
+    // An ack of this version also vouches for every older one: wait for their drains too.
+    const drained = Promise.all([this.drained, this.options.apply(table)]);
+    this.drained = drained.then(noop, noop);
+    drained.then(
       () => {
         if (version <= this.acked) return;
         this.acked = version;
@@ -246,6 +251,8 @@ export class CoordinatorTopology {
     this.options.onError(error);
   }
 }
+
+function noop(): void {}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -226,6 +226,25 @@ describe('following changes', () => {
     await until(1500, 'ack of 2 after the drain', async () => (await registry(coordinator, cluster)).get('drainer')?.version === 2);
   });
 
+  test('an ack also waits for the drains of older versions still in progress', async () => {
+    const cluster = uniqueCluster();
+    await writeTable(coordinator, cluster, 1, { groups, slots: [{ from: 0, to: 511, group: 1 }, { from: 512, to: 1023, group: 2 }] });
+    const client = follower(cluster, { clientId: 'drainer-2' });
+    await client.connect();
+    const k = keyOwnedBy(client, 1);
+    const blocked = client.blpop(k, 1);
+    await sleep(50);
+    // Version 2 moves group 1's slots (BLPOP in flight there); version 3 only moves group 2's.
+    await writeTable(coordinator, cluster, 2, { groups, slots: [{ from: 0, to: 511, group: 3 }, { from: 512, to: 1023, group: 2 }] });
+    await until(1000, 'version 2 applied', () => client.slotTable.version === 2);
+    await writeTable(coordinator, cluster, 3, { groups, slots: [{ from: 0, to: 511, group: 3 }, { from: 512, to: 1023, group: 1 }] });
+    await until(1000, 'version 3 applied', () => client.slotTable.version === 3);
+    await sleep(300);
+    assert.ok(((await registry(coordinator, cluster)).get('drainer-2')?.version ?? 0) < 2, 'neither 2 nor 3 acked while the BLPOP is in flight');
+    assert.equal(await blocked, null);
+    await until(1500, 'ack of 3', async () => (await registry(coordinator, cluster)).get('drainer-2')?.version === 3);
+  });
+
   test('pipelines and MGET route by the table current at exec', async () => {
     const cluster = uniqueCluster();
     await writeTable(coordinator, cluster, 1, { groups });
