@@ -65,6 +65,12 @@ export interface ShardedRedisOptions extends RoutingOptions {
    */
   staleWaitMs?: number;
   /**
+   * While slots migrate, a command on them first moves its keys with MIGRATE
+   * from the source group to the target; this is MIGRATE's own timeout.
+   * @default 5000
+   */
+  migrateTimeoutMs?: number;
+  /**
    * ioredis options for every group connection (host and port come from the
    * groups). `keyPrefix`, `enableAutoPipelining`, `lazyConnect` and
    * `showFriendlyErrorStack` act on the sharded client as they do on ioredis.

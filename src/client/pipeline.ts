@@ -6,7 +6,8 @@ import { ArgumentError, CommandNotAllowedError, CrossSlotError, UnknownCommandEr
 import type { Arg } from "../commands/split.js";
 import { keysOf, routeCommand, type RouterOptions } from "./router.js";
 import type { GroupPool } from "./pool.js";
-import type { GroupConnection } from "./group-connection.js";
+import { GroupConnection } from "./group-connection.js";
+import { MigrationRoute, type Route } from "./migration-route.js";
 import type { LeaseGate } from "./lease-gate.js";
 
 /** ioredis' pipeline result: one [error] or [null, result] per command, in the caller's order. */
@@ -108,7 +109,11 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
     const placedIn: (GroupBatch | undefined)[] = new Array(queue.length);
     const placedAt = new Int32Array(queue.length);
     let current = -1;
-    const dispatch = (group: GroupConnection, command: Command) => {
+    const dispatch = (route: Route, command: Command) => {
+      // Slots on the move: the migration's route sends the command on its own
+      // (held, or after MIGRATE); its answer comes from its own promise.
+      if (!(route instanceof GroupConnection)) return route.send(command);
+      const group = route;
       // Parts of split commands need their errors to name the group; a command
       // routed whole gets that when its reply is read below (no closure per command).
       const whole = command === queue[current];
@@ -172,18 +177,34 @@ interface GroupBatch {
  */
 export class ShardedMulti extends ShardedPipeline {
   protected override run(): Promise<PipelineResult | null> {
-    let group: GroupConnection;
+    let route: Route;
+    let keys: Arg[];
     try {
-      group = this.transactionGroup();
-      const refusal = group.refusal();
-      if (refusal !== null) throw refusal;
+      ({ route, keys } = this.transactionRoute());
     } catch (error) {
-      for (const command of this.queue) {
-        command.promise.catch(noop);
-        command.reject(error as Error);
-      }
-      return Promise.reject(error);
+      return this.fail(error as Error);
     }
+    if (route instanceof MigrationRoute) {
+      // Held while preparing, keys moved first while migrating; routed again if the table moved on.
+      return route.prepare(keys).then(
+        (group) => (group === null ? this.run() : this.runOn(group)),
+        (error: Error) => this.fail(error),
+      );
+    }
+    return this.runOn(route as GroupConnection);
+  }
+
+  private fail(error: Error): Promise<never> {
+    for (const command of this.queue) {
+      command.promise.catch(noop);
+      command.reject(error);
+    }
+    return Promise.reject(error);
+  }
+
+  private runOn(group: GroupConnection): Promise<PipelineResult | null> {
+    const refusal = group.refusal();
+    if (refusal !== null) return this.fail(refusal);
     const multi = group.redis.multi() as unknown as IoredisPipeline;
     for (const command of this.queue) if (group.admit(command)) multi.sendCommand(command);
     return multi.exec().catch((error: Error) => {
@@ -191,7 +212,7 @@ export class ShardedMulti extends ShardedPipeline {
     });
   }
 
-  private transactionGroup(): GroupConnection {
+  private transactionRoute(): { route: Route; keys: Arg[] } {
     const keys: Arg[] = [];
     const slots: number[] = [];
     for (const command of this.queue) {
@@ -205,7 +226,7 @@ export class ShardedMulti extends ShardedPipeline {
       }
     }
     if (slots.some((slot) => slot !== slots[0])) throw new CrossSlotError("multi", keys, slots);
-    return slots.length === 0 ? this.pool.defaultGroup : this.pool.routes[slots[0]!]!;
+    return { route: slots.length === 0 ? this.pool.defaultGroup : this.pool.routes[slots[0]!]!, keys };
   }
 }
 

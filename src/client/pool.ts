@@ -3,8 +3,9 @@ import type { Redis } from "ioredis";
 import createDebug from "debug";
 import { SLOT_COUNT } from "../slot.js";
 import { GroupUnavailableError, TopologyError } from "../errors.js";
-import type { GroupSpec, SlotTable } from "../topology/table.js";
+import { parseAddress, type GroupSpec, type SlotTable } from "../topology/table.js";
 import { GroupConnection } from "./group-connection.js";
+import { MigrationRoute, type MigrationHooks, type Route } from "./migration-route.js";
 import type { WriteCoalescer } from "./write-coalescer.js";
 
 const debug = createDebug("shardis:pool");
@@ -30,8 +31,13 @@ export type PoolStatus = "wait" | "connecting" | "ready" | "end";
  * groups connected; connections are reused by group id.
  */
 export class GroupPool extends EventEmitter<PoolEvents> {
-  /** routes[slot] is the connection of the group that owns the slot. */
-  routes: GroupConnection[] = [];
+  /**
+   * routes[slot]: the connection of the group that owns the slot, or, for a
+   * slot being prepared or migrated, the route of its migration.
+   */
+  routes: Route[] = [];
+  /** The migration routes of the current table (retired when it is replaced). */
+  private migrationRoutes: MigrationRoute[] = [];
   /** Where keyless commands go: the first group of the table. */
   defaultGroup!: GroupConnection;
   /** The group owning every slot, when one does: split commands then go out whole. */
@@ -47,6 +53,8 @@ export class GroupPool extends EventEmitter<PoolEvents> {
   constructor(
     private readonly source: ConnectionSource,
     private readonly coalescer: WriteCoalescer | null,
+    /** For tables with migrations in progress (clients that follow a coordinator). */
+    private readonly migrationHooks: MigrationHooks | null = null,
   ) {
     super();
   }
@@ -64,13 +72,39 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     for (const connection of removed) this.connections.delete(connection.id);
     // Wrapped clients may all be ready already: say so once listeners are attached.
     process.nextTick(() => this.checkReady());
-    const routes = new Array<GroupConnection>(SLOT_COUNT);
+    const routes = new Array<Route>(SLOT_COUNT);
     for (let slot = 0; slot < SLOT_COUNT; slot++) routes[slot] = this.connections.get(table.owner[slot]!)!;
+    const retiring = this.migrationRoutes;
+    this.migrationRoutes = this.migrationRoutesOf(table);
+    for (const route of this.migrationRoutes) {
+      for (const [from, to] of route.migration.slots) for (let slot = from; slot <= to; slot++) routes[slot] = route;
+    }
     this.routes = routes;
+    // Held commands go back through the router, which routes by the new table now.
+    for (const route of retiring) route.retire();
     this.defaultGroup = this.connections.get(table.groups[0]!.id)!;
-    this.soleOwner = routes.every((c) => c === routes[0]) ? routes[0]! : null;
+    const first = routes[0];
+    this.soleOwner = first instanceof GroupConnection && routes.every((c) => c === first) ? first : null;
     debug("routes: %d groups%s", table.groups.length, removed.length > 0 ? `, ${removed.length} removed` : "");
     return removed;
+  }
+
+  /** Pending migrations route as before; preparing and migrating ones get a route of their own. */
+  private migrationRoutesOf(table: SlotTable): MigrationRoute[] {
+    const active = table.migrations.filter((m) => m.state !== "pending");
+    if (active.length === 0) return [];
+    const hooks = this.migrationHooks;
+    if (hooks === null) throw new TopologyError("a table with migrations in progress needs a client that follows a coordinator");
+    return active.map((migration) => {
+      const target = table.groups.find((g) => g.id === migration.to)!;
+      return new MigrationRoute(
+        migration,
+        this.connections.get(migration.from)!,
+        this.connections.get(migration.to)!,
+        parseAddress(target.master, `group ${target.id}: master`),
+        hooks,
+      );
+    });
   }
 
   /** Closes a connection taken out of the pool (after its drain). */

@@ -11,10 +11,14 @@ import {
   type GroupOutcome,
 } from "../errors.js";
 import type { GroupPool } from "./pool.js";
-import type { GroupConnection } from "./group-connection.js";
+import type { Route } from "./migration-route.js";
 
-/** Where a routed command goes: straight to the socket, or into a per-group pipeline. */
-export type Dispatch = (group: GroupConnection, command: Command) => void;
+/**
+ * Where a routed command goes: straight to the socket, or into a per-group
+ * pipeline. `group` is a group's connection, or a migration's route for
+ * slots that are moving.
+ */
+export type Dispatch = (group: Route, command: Command) => void;
 
 export interface RouterOptions {
   readonly allowKeys: boolean;
@@ -79,7 +83,7 @@ function slotOfAll(command: Command): number {
 
 function routeSplit(pool: GroupPool, command: Command, args: Arg[], step: 1 | 2, merge: SplitMerge, dispatch: Dispatch): void {
   if (pool.soleOwner !== null) return dispatch(pool.soleOwner, command); // no need to hash every key
-  let parts: SplitPart<GroupConnection>[];
+  let parts: SplitPart<Route>[];
   try {
     parts = splitByGroup(args, step, (key) => pool.routes[slotOf(key)]!);
   } catch {
@@ -154,7 +158,7 @@ function subCommand(parent: Command, args: Arg[]): Command {
  */
 function runParts(
   parent: Command,
-  parts: { group: GroupConnection; command: Command }[],
+  parts: { group: Route; command: Command }[],
   merge: (replies: unknown[]) => unknown,
   dispatch: Dispatch,
   anySuccess = false,

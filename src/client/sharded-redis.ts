@@ -12,7 +12,7 @@ import { openCoordinator, isIoredis, type CoordinatorConnection } from "../coord
 import { LeaseGate, type StaleTopologyPolicy } from "./lease-gate.js";
 import { GroupPool, type ConnectionSource, type PoolStatus } from "./pool.js";
 import { WriteCoalescer } from "./write-coalescer.js";
-import type { GroupConnection } from "./group-connection.js";
+import type { MigrationHooks, Route } from "./migration-route.js";
 import { routeCommand, type RouterOptions } from "./router.js";
 import { ShardedPipeline, ShardedMulti } from "./pipeline.js";
 import { ShardedScanStream } from "./scan-stream.js";
@@ -58,7 +58,7 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
   private readonly topology: CoordinatorTopology | null = null;
   private readonly gate: LeaseGate | null = null;
   private readonly staleWaitMs: number = 0;
-  private readonly dispatch = (group: GroupConnection, command: Command) => group.send(command);
+  private readonly dispatch = (group: Route, command: Command) => group.send(command);
   private readonly route = (command: Command) => routeCommand(this.pool, this.router, command, this.dispatch);
 
   constructor(options: ShardedRedisOptions) {
@@ -67,7 +67,8 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
     this.clientId = setup.clientId;
     this.options = { keyPrefix: setup.keyPrefix, showFriendlyErrorStack: setup.showFriendlyErrorStack };
     this.router = setup.router;
-    this.pool = new GroupPool(setup.connections, setup.enableAutoPipelining ? new WriteCoalescer() : null);
+    const migration = setup.follow && { ...setup.follow.migration, reroute: (command: Command) => void this.sendCommand(command) };
+    this.pool = new GroupPool(setup.connections, setup.enableAutoPipelining ? new WriteCoalescer() : null, migration ?? null);
     this.table = setup.table;
     if (setup.table !== null) this.pool.apply(setup.table);
     this.forwardPoolEvents();
@@ -327,6 +328,7 @@ interface ClientSetup {
     refreshMs: number;
     policy: StaleTopologyPolicy;
     staleWaitMs: number;
+    migration: Omit<MigrationHooks, "reroute">;
   };
   lazyConnect?: boolean;
   connections: ConnectionSource;
@@ -388,6 +390,12 @@ function setupFollowing(options: ShardedRedisOptions): ClientSetup {
       refreshMs,
       policy,
       staleWaitMs,
+      migration: {
+        waitMs: staleWaitMs,
+        migrateTimeoutMs: positiveInteger(options.migrateTimeoutMs ?? 5_000, "migrateTimeoutMs"),
+        auth: { username: redisOptions.username, password: redisOptions.password },
+        db: redisOptions.db ?? 0,
+      },
     },
     lazyConnect: redisOptions.lazyConnect === true,
     connections: { connect: (group) => ({ redis: new IORedis(ownedConnectionOptions(group, redisOptions, clientId)), owned: true }) },

@@ -1,0 +1,219 @@
+import { performance } from "node:perf_hooks";
+import { Command } from "ioredis";
+import createDebug from "debug";
+import { StaleTopologyError } from "../errors.js";
+import type { Migration } from "../topology/table.js";
+import type { Arg } from "../commands/split.js";
+import type { GroupConnection } from "./group-connection.js";
+import { keysOf } from "./router.js";
+
+const debug = createDebug("shardis:migration");
+
+/** Where a routed command goes: a group, or the slots of a migration in progress. */
+export interface Route {
+  /** The group id reported for this route (a migration reports its target). */
+  readonly id: number;
+  send(command: Command): void;
+}
+
+/** What a migration route needs from its client. */
+export interface MigrationHooks {
+  /** Routes a command again, by the table current now (after this route was retired). */
+  reroute(command: Command): void;
+  /** How long a command may wait in preparing, or retry MIGRATE, before it fails. */
+  readonly waitMs: number;
+  /** MIGRATE's own timeout, in ms (the source waits this long for the target). */
+  readonly migrateTimeoutMs: number;
+  /** AUTH/AUTH2 arguments for MIGRATE to reach the target, and its db. */
+  readonly auth: { username?: string; password?: string };
+  readonly db: number;
+}
+
+interface Waiter {
+  readonly deadline: number;
+  readonly resolve: (group: GroupConnection | null) => void;
+  readonly reject: (error: Error) => void;
+}
+
+const BACKOFF_MS = [10, 25, 50, 100, 200, 400];
+
+/**
+ * The slots of one migration in state preparing or migrating, as one route
+ * (DESIGN §5, client column):
+ *
+ * - preparing: commands are held in memory (the source is being drained);
+ *   when the table moves on, they are routed again by the new table;
+ * - migrating: the command's keys are first moved with `MIGRATE ... KEYS`
+ *   (no REPLACE) from the source to the target, then the command runs on the
+ *   target. BUSYKEY means the target's copy is the newer one: the source
+ *   copy is deleted.
+ *
+ * A route belongs to one table version; applying a newer table retires it.
+ */
+export class MigrationRoute implements Route {
+  private held: Waiter[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private retired = false;
+  private readonly target: { host: string; port: number };
+
+  constructor(
+    readonly migration: Migration,
+    readonly source: GroupConnection,
+    readonly targetGroup: GroupConnection,
+    targetAddress: { host: string; port: number },
+    private readonly hooks: MigrationHooks,
+  ) {
+    this.target = targetAddress;
+  }
+
+  get id(): number {
+    return this.targetGroup.id;
+  }
+
+  get state(): Migration["state"] {
+    return this.migration.state;
+  }
+
+  send(command: Command): void {
+    this.prepare(keysOf(command)).then(
+      (group) => (group === null ? this.hooks.reroute(command) : group.send(command)),
+      (error: Error) => command.reject(error),
+    );
+  }
+
+  /**
+   * Readies `keys` for a command: resolves with the group to send it to
+   * (the target, once the keys are there), or null when the table moved on
+   * and the command must be routed again.
+   */
+  prepare(keys: readonly Arg[]): Promise<GroupConnection | null> {
+    if (this.retired) return Promise.resolve(null);
+    if (this.migration.state === "preparing") return this.hold();
+    return this.moveKeys(keys).then(() => this.targetGroup);
+  }
+
+  /** A newer table was applied: held commands go back through the router. */
+  retire(): void {
+    this.retired = true;
+    const held = this.held;
+    this.held = [];
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    for (const waiter of held) waiter.resolve(null);
+  }
+
+  private hold(): Promise<GroupConnection | null> {
+    return new Promise((resolve, reject) => {
+      this.held.push({ deadline: performance.now() + this.hooks.waitMs, resolve, reject });
+      if (this.timer === null) this.armTimer();
+    });
+  }
+
+  private armTimer(): void {
+    const first = this.held[0];
+    if (first === undefined) return;
+    this.timer = setTimeout(() => this.expireHeld(), Math.max(0, first.deadline - performance.now()) + 1);
+    this.timer.unref();
+  }
+
+  private expireHeld(): void {
+    this.timer = null;
+    const now = performance.now();
+    while (this.held.length > 0 && this.held[0]!.deadline <= now) {
+      this.held.shift()!.reject(
+        new StaleTopologyError(
+          `slots ${describeSlots(this.migration)} are being prepared to move from group ${this.migration.from} to group ${this.migration.to}, ` +
+            `and the table did not move on within ${this.hooks.waitMs} ms (is the migrator alive?); nothing was sent`,
+          0,
+        ),
+      );
+    }
+    this.armTimer();
+  }
+
+  /** MIGRATE the keys to the target; retried with backoff on transient errors until waitMs runs out. */
+  private async moveKeys(keys: readonly Arg[]): Promise<void> {
+    if (keys.length === 0) return;
+    // The same key twice in one MIGRATE ... KEYS fails the whole call with BUSYKEY.
+    const args = dedupe(keys);
+    const deadline = performance.now() + this.hooks.waitMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.migrateOnce(args);
+        return;
+      } catch (error) {
+        const message = (error as Error).message;
+        if (isBusyKey(message)) return this.resolveBusy(args);
+        if (!isTransient(error as Error) || performance.now() + backoff(attempt) > deadline) throw error;
+        debug("MIGRATE retry %d: %s", attempt + 1, message);
+        await sleep(backoff(attempt));
+      }
+    }
+  }
+
+  /** BUSYKEY: some key is on both sides. Move the keys one by one; where the target has one, it wins. */
+  private async resolveBusy(keys: readonly Arg[]): Promise<void> {
+    for (const key of keys) {
+      try {
+        await this.migrateOnce([key]);
+      } catch (error) {
+        if (!isBusyKey((error as Error).message)) throw error;
+        debug("BUSYKEY %s: the target's copy wins; deleting the source's", String(key));
+        await this.run(this.source, "del", [key]);
+      }
+    }
+  }
+
+  private migrateOnce(keys: readonly Arg[]): Promise<unknown> {
+    const { username, password } = this.hooks.auth;
+    const auth = password === undefined ? [] : username === undefined ? ["AUTH", password] : ["AUTH2", username, password];
+    return this.run(this.source, "migrate", [
+      this.target.host,
+      String(this.target.port),
+      "",
+      String(this.hooks.db),
+      String(this.hooks.migrateTimeoutMs),
+      ...auth,
+      "KEYS",
+      ...keys,
+    ]);
+  }
+
+  private run(group: GroupConnection, name: string, args: Arg[]): Promise<unknown> {
+    const command = new Command(name, args, { replyEncoding: "utf8" });
+    group.send(command);
+    return command.promise as Promise<unknown>;
+  }
+}
+
+function dedupe(keys: readonly Arg[]): Arg[] {
+  const seen = new Set<string>();
+  return keys.filter((key) => {
+    const id = typeof key === "string" ? `s${key}` : `b${key.toString("latin1")}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+/** Errors worth another try: the target unreachable for a moment, a timeout, a reconnect, a loading server. */
+function isTransient(error: Error): boolean {
+  return /^(IOERR|LOADING|TRYAGAIN|MASTERDOWN)|timed? ?out|ECONNRESET|ECONNREFUSED|Connection is closed|unavailable/i.test(error.message);
+}
+
+function backoff(attempt: number): number {
+  return BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]!;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function describeSlots(migration: Migration): string {
+  return migration.slots.map(([a, b]) => (a === b ? `${a}` : `${a}..${b}`)).join(", ");
+}
+
+/** MIGRATE without REPLACE found the key on the target ("ERR Target instance replied with error: BUSYKEY ..."). */
+function isBusyKey(message: string): boolean {
+  return /\bBUSYKEY\b/.test(message);
+}
