@@ -5,7 +5,7 @@ import Commander from "ioredis/built/utils/Commander";
 import createDebug from "debug";
 import { ArgumentError, CommandNotAllowedError, StaleTopologyError, TopologyError } from "../errors.js";
 import { evenSlotRanges, parseAddress, validateTable, type GroupSpec, type SlotTable } from "../topology/table.js";
-import { groupsToDrain } from "../topology/diff.js";
+import { changedSlots, groupsToDrain } from "../topology/diff.js";
 import { CoordinatorTopology } from "../topology/coordinator.js";
 import { checkClusterName } from "../coordinator/keys.js";
 import { openCoordinator, isIoredis, type CoordinatorConnection } from "../coordinator/connection.js";
@@ -13,6 +13,8 @@ import { LeaseGate, type StaleTopologyPolicy } from "./lease-gate.js";
 import { GroupPool, type ConnectionSource, type PoolStatus } from "./pool.js";
 import { WriteCoalescer } from "./write-coalescer.js";
 import type { MigrationHooks, Route } from "./migration-route.js";
+import { GroupConnection } from "./group-connection.js";
+import { BlockingCommands } from "./blocking.js";
 import { routeCommand, type RouterOptions } from "./router.js";
 import { ShardedPipeline, ShardedMulti } from "./pipeline.js";
 import { ShardedScanStream } from "./scan-stream.js";
@@ -58,7 +60,9 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
   private readonly topology: CoordinatorTopology | null = null;
   private readonly gate: LeaseGate | null = null;
   private readonly staleWaitMs: number = 0;
-  private readonly dispatch = (group: Route, command: Command) => group.send(command);
+  /** With a coordinator: blocking commands in flight, unblocked when their slot starts to move. */
+  private readonly blocking: BlockingCommands | null = null;
+  private readonly dispatch: (group: Route, command: Command) => void = (group, command) => group.send(command);
   private readonly route = (command: Command) => routeCommand(this.pool, this.router, command, this.dispatch);
 
   constructor(options: ShardedRedisOptions) {
@@ -86,6 +90,12 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
         onError: (error) => this.emitError(error),
       });
       this.topology = topology;
+      const blocking = new BlockingCommands(this.clientId, (command) => void this.sendCommand(command));
+      this.blocking = blocking;
+      this.dispatch = (group, command) => {
+        if (group instanceof GroupConnection && BlockingCommands.blocks(command)) blocking.send(group, command);
+        else group.send(command);
+      };
       this.gate = new LeaseGate(topology, follow.policy, follow.staleWaitMs);
       this.staleWaitMs = follow.staleWaitMs;
       if (!setup.lazyConnect) topology.start();
@@ -278,7 +288,10 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
     this.table = next;
     this.events.emit("topology", { from: previous?.version ?? 0, to: next.version });
     if (previous === null) return;
-    const draining = groupsToDrain(previous, next).map((id) => connections.get(id));
+    const changed = changedSlots(previous, next);
+    // A BLPOP blocked on a slot that moves would hold up the drain until its timeout: unblock it (it is sent again).
+    void this.blocking?.unblock(changed);
+    const draining = groupsToDrain(previous, next, changed).map((id) => connections.get(id));
     await Promise.all(draining.map((c) => c?.drain()));
     await Promise.all(removed.map((c) => this.pool.retire(c)));
   }

@@ -22,18 +22,25 @@ function migrationMarks(table: SlotTable): string[] {
   return marks;
 }
 
+/** changed[slot] is 1 where the slot's owner or migration state differs between the two tables. */
+export function changedSlots(previous: SlotTable, next: SlotTable): Uint8Array {
+  const changed = new Uint8Array(SLOT_COUNT);
+  const before = migrationMarks(previous);
+  const after = migrationMarks(next);
+  for (let slot = 0; slot < SLOT_COUNT; slot++) {
+    if (previous.owner[slot] !== next.owner[slot] || before[slot] !== after[slot]) changed[slot] = 1;
+  }
+  return changed;
+}
+
 /**
  * The groups whose in-flight commands must finish before a client acks `next`
  * (DESIGN §4, drain): the owners under `previous` of every slot whose owner or
  * migration state changed, and every group `next` no longer has.
  */
-export function groupsToDrain(previous: SlotTable, next: SlotTable): number[] {
+export function groupsToDrain(previous: SlotTable, next: SlotTable, changed = changedSlots(previous, next)): number[] {
   const drain = new Set<number>();
-  const before = migrationMarks(previous);
-  const after = migrationMarks(next);
-  for (let slot = 0; slot < SLOT_COUNT; slot++) {
-    if (previous.owner[slot] !== next.owner[slot] || before[slot] !== after[slot]) drain.add(previous.owner[slot]!);
-  }
+  for (let slot = 0; slot < SLOT_COUNT; slot++) if (changed[slot] === 1) drain.add(previous.owner[slot]!);
   const kept = new Set(next.groups.map((g) => g.id));
   for (const group of previous.groups) if (!kept.has(group.id)) drain.add(group.id);
   return [...drain].sort((a, b) => a - b);

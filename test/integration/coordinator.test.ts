@@ -24,6 +24,13 @@ import { registry, tableJson, uniqueCluster, writeRawTable, writeTable } from '.
 
 const key = keygen('coord');
 
+/** A script that keeps its server busy for ARGV[1] ms (a slow command in flight on KEYS[1]'s group). */
+const BUSY_SCRIPT = `
+local t = redis.call('TIME')
+local stop = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000 + tonumber(ARGV[1])
+repeat t = redis.call('TIME') until tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000 >= stop
+return 'done'`;
+
 let coordinatorServer: RedisServer;
 let servers: RedisServer[] = [];
 let groups: GroupSpec[] = [];
@@ -216,13 +223,13 @@ describe('following changes', () => {
     await client.connect();
     await until(2000, 'ack of 1', async () => (await registry(coordinator, cluster)).get('drainer')?.version === 1);
     const k = keyOwnedBy(client, 1);
-    const blocked = client.blpop(k, 1); // in flight on group 1 for one second
+    const blocked = client.eval(BUSY_SCRIPT, 1, k, 1000); // in flight on group 1 for one second
     await sleep(50);
     await writeTable(coordinator, cluster, 2, { groups, slots: [{ from: 0, to: 1023, group: 2 }] });
     await until(1000, 'version 2 applied', () => client.slotTable.version === 2);
     await sleep(300);
-    assert.equal((await registry(coordinator, cluster)).get('drainer')?.version, 1, 'no ack while BLPOP routed under version 1 is in flight');
-    assert.equal(await blocked, null);
+    assert.equal((await registry(coordinator, cluster)).get('drainer')?.version, 1, 'no ack while a command routed under version 1 is in flight');
+    assert.equal(await blocked, 'done');
     await until(1500, 'ack of 2 after the drain', async () => (await registry(coordinator, cluster)).get('drainer')?.version === 2);
   });
 
@@ -232,7 +239,7 @@ describe('following changes', () => {
     const client = follower(cluster, { clientId: 'drainer-2' });
     await client.connect();
     const k = keyOwnedBy(client, 1);
-    const blocked = client.blpop(k, 1);
+    const blocked = client.eval(BUSY_SCRIPT, 1, k, 1000);
     await sleep(50);
     // Version 2 moves group 1's slots (BLPOP in flight there); version 3 only moves group 2's.
     await writeTable(coordinator, cluster, 2, { groups, slots: [{ from: 0, to: 511, group: 3 }, { from: 512, to: 1023, group: 2 }] });
@@ -240,8 +247,8 @@ describe('following changes', () => {
     await writeTable(coordinator, cluster, 3, { groups, slots: [{ from: 0, to: 511, group: 3 }, { from: 512, to: 1023, group: 1 }] });
     await until(1000, 'version 3 applied', () => client.slotTable.version === 3);
     await sleep(300);
-    assert.ok(((await registry(coordinator, cluster)).get('drainer-2')?.version ?? 0) < 2, 'neither 2 nor 3 acked while the BLPOP is in flight');
-    assert.equal(await blocked, null);
+    assert.ok(((await registry(coordinator, cluster)).get('drainer-2')?.version ?? 0) < 2, 'neither 2 nor 3 acked while the command is in flight');
+    assert.equal(await blocked, 'done');
     await until(1500, 'ack of 3', async () => (await registry(coordinator, cluster)).get('drainer-2')?.version === 3);
   });
 

@@ -156,19 +156,38 @@ describe('a slot moving from group 1 to group 2, state by state', () => {
     assert.ok(ms >= 350 && ms < 2000, `${ms} ms`);
   });
 
-  test('preparing is acked only once commands in flight on the source are done', async () => {
+  test('a BLPOP blocked on the source when its slot starts to move is unblocked, sent again, and answered from the target', async () => {
     const slot = 606;
     const tag = tagIn(slot);
     const { client, cluster, state, version } = await moving(slot);
+    const list = `{${tag}}:list`;
     await state('pending');
-    const blocked = client.blpop(`{${tag}}:list`, 1);
-    await sleep(50);
+    const started = Date.now();
+    const blocked = client.blpop(list, 5);
+    await sleep(100);
     await state('preparing');
+    // The ack of preparing does not wait for the BLPOP's 5 seconds.
+    const me = client.clientId;
+    await until(1500, 'ack of preparing', async () => (await registry(coordinator, cluster)).get(me)?.version === version());
+    await state('migrating');
+    await sleep(100);
+    await onGroup[1]!.rpush(list, 'pushed on the target');
+    assert.deepEqual(await within(3000, 'the BLPOP', blocked), [list, 'pushed on the target']);
+    assert.ok(Date.now() - started < 4000);
+  });
+
+  test('a BLPOP sent again keeps the time it had left', async () => {
+    const slot = 707;
+    const tag = tagIn(slot);
+    const { client, state } = await moving(slot);
+    await state('pending');
+    const started = Date.now();
+    const blocked = client.blpop(`{${tag}}:empty`, 1.5);
     await sleep(300);
-    const id = [...(await registry(coordinator, cluster)).entries()].find(([, e]) => e.pid === process.pid && e.version >= version() - 1)?.[0];
-    assert.ok(id !== undefined);
-    assert.equal((await registry(coordinator, cluster)).get(id)!.version, version() - 1, 'not acked while BLPOP is in flight on the source');
-    assert.equal(await blocked, null);
-    await until(2000, 'ack of preparing', async () => (await registry(coordinator, cluster)).get(id)!.version === version());
+    await state('preparing');
+    await state('migrating');
+    assert.equal(await within(4000, 'the BLPOP', blocked), null);
+    const ms = Date.now() - started;
+    assert.ok(ms >= 1300 && ms < 2600, `answered after ${ms} ms for a 1.5 s timeout`);
   });
 });
