@@ -1,95 +1,92 @@
-// The `shardis` command line (bin/shardis.js calls main). Each command lives
-// in its own module under cli/; this file only parses and dispatches.
+// The `shardis` command line (bin/shardis.js calls main). Each command group
+// lives in its own module under cli/; this file builds the commander program,
+// runs it, and turns what happened into an exit code.
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { parseArgs } from "node:util";
-import { runDemo } from "./cli/demo.js";
+import { Command, CommanderError, Option } from "commander";
+import { ShardisError } from "./errors.js";
+import { parseClusterName, parseCoordinatorUrl } from "./cli/args.js";
+import { DEFAULT_CLUSTER, DEFAULT_COORDINATOR, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CliContext } from "./cli/context.js";
+import { registerDemo } from "./cli/demo.js";
+import { registerGroup } from "./cli/group.js";
+import { registerInit } from "./cli/init.js";
+import { registerRebalance } from "./cli/rebalance.js";
+import { registerSandbox } from "./cli/sandbox.js";
+import { registerSlots } from "./cli/slots.js";
+import { registerStatus } from "./cli/status.js";
 
-const USAGE = `Usage: shardis <command> [options]
+const HELP_AFTER = `
+Environment:
+  SHARDIS_COORDINATOR    default for --coordinator
+  SHARDIS_CLUSTER        default for --cluster
+  SHARDIS_REDIS_SERVER   the redis-server binary for sandbox and demo (default: redis-server on PATH)
 
-Commands:
-  demo [--groups N] [--ops N]
-      Start N local redis-server processes (default 3) on free loopback
-      ports, send --ops INCRs (default 20000) plus MSET/MGET batches through
-      one ShardedRedis, and check that every acknowledged write is counted.
-      Needs redis-server on PATH (or SHARDIS_REDIS_SERVER).
-  sandbox
-      Not yet: coming with the coordinator (issue 3).
+Exit codes: 0 ok, 1 the command failed, 2 bad usage, 130 interrupted (Ctrl-C).
+The stored table format: docs/table-format.md.`;
 
-Options:
-  -h, --help      Show this help.
-  -v, --version   Print the version.
-`;
-
-/** Exit codes: 0 ok, 1 the command failed, 2 bad usage, 130 interrupted. */
+/**
+ * Runs the CLI with `argv` (the arguments after the program name) and
+ * resolves to the exit code: 0 ok, 1 the command failed, 2 bad usage, 130
+ * interrupted. Output goes to stdout, errors to stderr.
+ */
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const ctx: CliContext = {
+    out: (line) => void process.stdout.write(`${line}\n`),
+    err: (line) => void process.stderr.write(`${line}\n`),
+    exitCode: EXIT_OK,
+    hints: new Map(),
+  };
+  const program = buildProgram(ctx);
   try {
-    switch (command) {
-      case undefined:
-        process.stderr.write(USAGE);
-        return 2;
-      case "-h":
-      case "--help":
-      case "help":
-        process.stdout.write(USAGE);
-        return 0;
-      case "-v":
-      case "--version":
-        process.stdout.write(`${version()}\n`);
-        return 0;
-      case "demo":
-        return await demo(rest);
-      case "sandbox":
-        process.stderr.write("shardis sandbox: not yet; it is coming with the coordinator (issue 3). Try `shardis demo`.\n");
-        return 1;
-      default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
-    }
+    await program.parseAsync(argv, { from: "user" });
+    return ctx.exitCode;
   } catch (error) {
-    if (error instanceof UsageError || isParseArgsError(error)) {
-      process.stderr.write(`shardis: ${(error as Error).message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
+    // Commander has already printed its message (and the help) for these.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    reportError(ctx, error);
+    return EXIT_FAILED;
   }
 }
 
-async function demo(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      groups: { type: "string", default: "3" },
-      ops: { type: "string", default: "20000" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  return runDemo({
-    groups: integerOption("--groups", values.groups, 1, 16),
-    ops: integerOption("--ops", values.ops, 1, 10_000_000),
-    log: (line) => process.stdout.write(`${line}\n`),
-  });
+function buildProgram(ctx: CliContext): Command {
+  const program = new Command("shardis")
+    .description("shardis: many Redis servers as one (1024 slots over groups, routed in your process)")
+    .version(version(), "-v, --version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .addOption(
+      new Option("--coordinator <url>", "the Redis that holds the slot table")
+        .env("SHARDIS_COORDINATOR")
+        .default(DEFAULT_COORDINATOR)
+        .argParser(parseCoordinatorUrl),
+    )
+    .addOption(new Option("--cluster <name>", "the cluster's name in the coordinator").env("SHARDIS_CLUSTER").default(DEFAULT_CLUSTER).argParser(parseClusterName))
+    // Inherited by every subcommand made with .command():
+    .exitOverride()
+    .showHelpAfterError()
+    .configureHelp({ showGlobalOptions: true })
+    .addHelpText("after", HELP_AFTER);
+
+  registerSandbox(program, ctx);
+  registerInit(program, ctx);
+  registerStatus(program, ctx);
+  registerGroup(program, ctx);
+  registerSlots(program, ctx);
+  registerRebalance(program, ctx);
+  registerDemo(program, ctx);
+  return program;
 }
 
-class UsageError extends Error {}
-
-function integerOption(name: string, value: string, min: number, max: number): number {
-  const n = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+/** A ShardisError prints its message and code; other errors their message (with the stack when it looks like a bug, or DEBUG is set). */
+function reportError(ctx: CliContext, error: unknown): void {
+  if (error instanceof ShardisError) {
+    ctx.err(`shardis: ${error.message} [${error.code}]`);
+    const hint = ctx.hints.get(error.code);
+    if (hint !== undefined) ctx.err(`shardis: ${hint}`);
+    return;
   }
-  return n;
-}
-
-function isParseArgsError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_");
+  const bug = error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError || error instanceof SyntaxError;
+  if (error instanceof Error && (bug || process.env.DEBUG)) ctx.err(`shardis: ${error.stack ?? error.message}`);
+  else ctx.err(`shardis: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 /** The version in shardis's package.json (found upwards from this file: src/ or dist/cjs/). */

@@ -3,8 +3,11 @@
 // acknowledged INCR was counted exactly once and every key sits on the group
 // that owns its slot. Uses only the public API (../index.js, ../testing).
 import { performance } from "node:perf_hooks";
+import type { Command } from "commander";
 import { ShardedRedis, slotOf } from "../index.js";
 import { RedisServerNotFoundError, startRedisServers, type RedisServer } from "../testing/index.js";
+import { parseInteger } from "./args.js";
+import type { CliContext } from "./context.js";
 
 export interface DemoOptions {
   /** Number of redis-server groups to start. */
@@ -27,6 +30,23 @@ const COMMAND_TIMEOUT_MS = 5000;
 const QUIT_TIMEOUT_MS = 2000;
 
 type Log = DemoOptions["log"];
+
+export function registerDemo(program: Command, ctx: CliContext): void {
+  program
+    .command("demo")
+    .summary("route a load over N local redis-servers and check nothing is lost")
+    .description(
+      "start N local redis-server processes on free loopback ports, send --ops INCRs plus MSET/MGET batches " +
+        "through one ShardedRedis, and check that every acknowledged write is counted. Needs redis-server on PATH (or SHARDIS_REDIS_SERVER)",
+    )
+    // It starts its own servers and needs no coordinator: the global options do not apply.
+    .configureHelp({ showGlobalOptions: false })
+    .option("--groups <n>", "number of groups, 1-16", (text: string) => parseInteger("--groups", text, 1, 16), 3)
+    .option("--ops <n>", "number of INCRs", (text: string) => parseInteger("--ops", text, 1, 10_000_000), 20_000)
+    .action(async (options: { groups: number; ops: number }) => {
+      ctx.exitCode = await runDemo({ groups: options.groups, ops: options.ops, log: ctx.out });
+    });
+}
 
 interface LoadResult {
   /** INCRs that Redis acknowledged. */

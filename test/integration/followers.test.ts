@@ -108,7 +108,7 @@ describe('several client processes', () => {
     const refreshMs = 400;
     const followers = [0, 1, 2].map(() => follow(cluster, refreshMs, 10_000));
     await until(20_000, 'every process ready', () => followers.every((f) => f.messages.some((m) => m.type === 'ready')));
-    const killed = Number(await coordinator.client('KILL', 'TYPE', 'pubsub'));
+    const killed = Number(await coordinator.call('CLIENT', 'KILL', 'TYPE', 'pubsub'));
     assert.ok(killed >= 3, `killed ${killed} pub/sub connections`);
     const written = Date.now();
     await writeTable(coordinator, cluster, 2, { groups, slots: [{ from: 0, to: 1023, group: 2 }] });

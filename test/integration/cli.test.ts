@@ -1,0 +1,385 @@
+// The `shardis` admin commands and `sandbox` end to end, from the BUILT
+// package (bin/shardis.js -> dist/cjs/cli.js) in child processes, against real
+// redis-server processes. Each test works on a cluster name of its own.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import IORedis, { type Redis } from 'ioredis';
+import { coordinatorKeys } from '../../src/coordinator/keys.js';
+import { parseTableJson } from '../../src/topology/format.js';
+import { startRedisServers, type RedisServer } from '../../src/testing/index.js';
+
+const root = join(__dirname, '..', '..');
+const bin = join(root, 'bin', 'shardis.js');
+// The CLI runs the build, not the sources; `npm test` builds first.
+const notBuilt = existsSync(join(root, 'dist', 'cjs', 'cli.js')) ? false : 'dist/cjs/cli.js is missing: run `npm run build` (npm test does)';
+const RUN_TIMEOUT_MS = 30_000;
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+interface RunOptions {
+  /** Added to a clean environment (no SHARDIS_* from the parent). */
+  env?: Record<string, string>;
+  /** Sees the output so far and may act on the child (e.g. signal it). */
+  onStdout?: (text: string, kill: (signal: NodeJS.Signals) => void) => void;
+}
+
+/** Runs the CLI to its end (SIGKILL after RUN_TIMEOUT_MS). */
+async function runCli(args: string[], options: RunOptions = {}): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
+  for (const name of ['SHARDIS_COORDINATOR', 'SHARDIS_CLUSTER']) if (options.env?.[name] === undefined) delete env[name];
+  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    options.onStdout?.(stdout, (signal) => child.kill(signal));
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+  clearTimeout(timer);
+  return { code, signal, stdout, stderr };
+}
+
+function show(run: Run): string {
+  return `exit ${run.code} ${run.signal ?? ''}\n--- stdout\n${run.stdout}--- stderr\n${run.stderr}`;
+}
+
+async function refused(port: number): Promise<boolean> {
+  const socket = connect({ host: '127.0.0.1', port });
+  try {
+    await once(socket, 'connect');
+    return false;
+  } catch {
+    return true;
+  } finally {
+    socket.destroy();
+  }
+}
+
+let servers: RedisServer[] = [];
+/** The coordinator; groups are servers[1..]. */
+let coordinatorUrl = '';
+let coordinator: Redis;
+let clusterCount = 0;
+
+/** A cluster name no other test uses. */
+function uniqueCluster(): string {
+  return `cli-${process.pid}-${++clusterCount}`;
+}
+
+/** Runs the CLI on `cluster` at the test coordinator, given through the environment. */
+function shardis(cluster: string, args: string[]): Promise<Run> {
+  return runCli(args, { env: { SHARDIS_COORDINATOR: coordinatorUrl, SHARDIS_CLUSTER: cluster } });
+}
+
+async function storedTable(cluster: string) {
+  const text = await coordinator.get(coordinatorKeys(cluster).table);
+  assert.ok(text !== null, `no table stored for ${cluster}`);
+  return parseTableJson(text, cluster);
+}
+
+function group(i: number): string {
+  return servers[i]!.address;
+}
+
+before(async () => {
+  if (notBuilt) return;
+  servers = await startRedisServers(6);
+  coordinatorUrl = `redis://${servers[0]!.address}`;
+  coordinator = new IORedis(servers[0]!.port, '127.0.0.1');
+});
+
+after(async () => {
+  coordinator?.disconnect();
+  await Promise.all(servers.map((server) => server.stop()));
+});
+
+test('init writes version 1, and status --json shows it as stored', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  const init = await shardis(cluster, ['init', '--group', `1=${group(1)}`, '--group', `2=${group(2)}`, '--group', `3=${group(3)},${group(4)}`]);
+  assert.equal(init.code, 0, show(init));
+  assert.match(init.stdout, new RegExp(`^cluster ${cluster} initialized at ${coordinatorUrl}: table version 1, 3 groups$`, 'm'));
+
+  const table = await storedTable(cluster);
+  assert.equal(table.version, 1);
+  assert.deepEqual(
+    table.slots.map((r) => [r.from, r.to, r.group]),
+    [[0, 341, 1], [342, 682, 2], [683, 1023, 3]],
+  );
+  assert.deepEqual(table.groups[2]!.replicas, [group(4)]);
+
+  const run = await shardis(cluster, ['status', '--json']);
+  assert.equal(run.code, 0, show(run));
+  const status = JSON.parse(run.stdout) as {
+    cluster: string;
+    table: Record<string, unknown>;
+    groups: { id: number; master: string; slots: number; ranges: string; keys: number | null }[];
+    clients: unknown[];
+    migrations: unknown[];
+  };
+  assert.equal(status.cluster, cluster);
+  // The table as stored: exactly what a client parses.
+  assert.deepEqual(status.table, JSON.parse((await coordinator.get(coordinatorKeys(cluster).table))!));
+  assert.equal(status.table.format, 1);
+  assert.deepEqual(
+    status.groups.map((g) => [g.id, g.master, g.slots, g.ranges]),
+    [[1, group(1), 342, '0..341'], [2, group(2), 341, '342..682'], [3, group(3), 341, '683..1023']],
+  );
+  for (const g of status.groups) assert.equal(typeof g.keys, 'number');
+  assert.deepEqual(status.clients, []);
+  assert.deepEqual(status.migrations, []);
+
+  const text = await shardis(cluster, ['status']);
+  assert.equal(text.code, 0, show(text));
+  assert.match(text.stdout, new RegExp(`^cluster ${cluster}  coordinator ${coordinatorUrl}  table version 1$`, 'm'));
+  assert.match(text.stdout, /^groups \(3\):$/m);
+  assert.match(text.stdout, new RegExp(`^  3 +${group(3)} +${group(4)} +341 +683\\.\\.1023 +\\d+ +\\S+ [KMG]?B$`, 'm'));
+  assert.match(text.stdout, /^clients \(0\):\n  none registered$/m);
+  assert.match(text.stdout, /^migrations:\n  none$/m);
+});
+
+test('group add, slots assign, rebalance --plan, group remove', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  // Global options given as flags this time, after the command.
+  const cli = (args: string[]) => runCli([...args, '--coordinator', coordinatorUrl, '--cluster', cluster]);
+  assert.equal((await cli(['init', '--group', `1=${group(1)}`, '--group', `2=${group(2)}`])).code, 0);
+
+  const add = await cli(['group', 'add', '3', group(3), '--replica', group(4)]);
+  assert.equal(add.code, 0, show(add));
+  assert.match(add.stdout, new RegExp(`^group 3 added to cluster ${cluster} \\(table version 2\\); it owns no slots yet$`, 'm'));
+  let table = await storedTable(cluster);
+  assert.equal(table.version, 2);
+  assert.deepEqual(table.groups.map((g) => [g.id, g.master, g.replicas]), [[1, group(1), []], [2, group(2), []], [3, group(3), [group(4)]]]);
+
+  const assign = await cli(['slots', 'assign', '0-9,20,1000..1023', '3']);
+  assert.equal(assign.code, 0, show(assign));
+  assert.match(assign.stdout, /^slots 0\.\.9, 20, 1000\.\.1023 \(35\) assigned to group 3 in cluster \S+ \(table version 3\)$/m);
+  table = await storedTable(cluster);
+  assert.equal(table.version, 3);
+  for (const slot of [0, 9, 20, 1000, 1023]) assert.equal(table.owner[slot], 3, `slot ${slot}`);
+  for (const slot of [10, 19, 21, 999]) assert.notEqual(table.owner[slot], 3, `slot ${slot}`);
+
+  const plan = await cli(['rebalance', '--plan']);
+  assert.equal(plan.code, 0, show(plan));
+  assert.match(plan.stdout, /^cluster \S+ \(table version 3\): \d+ slots would move, in \d+ moves$/m);
+  assert.match(plan.stdout, /^  group \d +group 3 +\d+ +[\d., ]+$/m);
+  assert.match(plan.stdout, /^after the moves:$/m);
+  // 1024 = 342 + 341 + 341
+  assert.match(plan.stdout, /^  1 +342 /m);
+  assert.match(plan.stdout, /^  2 +341 /m);
+  assert.match(plan.stdout, /^  3 +341 /m);
+  assert.match(plan.stdout, /nothing was changed/);
+  assert.equal((await storedTable(cluster)).version, 3, 'a plan changes nothing');
+
+  const weighted = await cli(['rebalance', '--plan', '--weight', '1=0', '--weight', '3=3']);
+  assert.equal(weighted.code, 0, show(weighted));
+  assert.match(weighted.stdout, /^  2 +256 /m);
+  assert.match(weighted.stdout, /^  3 +768 /m);
+  assert.match(weighted.stdout, /^  1 +0 +-$/m, 'weight 0 drains group 1');
+
+  // Moving slots needs live migration: refused honestly, as a usage error.
+  const live = await cli(['rebalance']);
+  assert.equal(live.code, 2, show(live));
+  assert.match(live.stderr, /only `shardis rebalance --plan` works so far/);
+  assert.match(live.stderr, /live slot migration/);
+  assert.equal((await storedTable(cluster)).version, 3);
+
+  // A group that owns slots cannot leave: a ShardisError, exit 1, message and code, no stack.
+  const busy = await cli(['group', 'remove', '3']);
+  assert.equal(busy.code, 1, show(busy));
+  assert.match(busy.stderr, /^shardis: .*group 3.* \[ERR_[A-Z_]+\]\n$/);
+  assert.doesNotMatch(busy.stderr, /\n\s+at /, 'no stack trace');
+
+  // Give its slots back, then it can go.
+  assert.equal((await cli(['slots', 'assign', '0-9,20,1000-1023', '1'])).code, 0);
+  const remove = await cli(['group', 'remove', '3']);
+  assert.equal(remove.code, 0, show(remove));
+  assert.match(remove.stdout, new RegExp(`^group 3 removed from cluster ${cluster} \\(table version 5\\)$`, 'm'));
+  table = await storedTable(cluster);
+  assert.deepEqual(table.groups.map((g) => g.id), [1, 2]);
+  assert.equal(table.version, 5);
+});
+
+test('slots assign refuses slots that hold keys, unless --skip-key-check', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  assert.equal((await shardis(cluster, ['init', '--group', `1=${group(5)}`, '--group', `2=${group(2)}`])).code, 0);
+  const direct = new IORedis(servers[5]!.port, '127.0.0.1');
+  try {
+    await direct.set('foo', 'bar'); // slot 289, owned by group 1
+    const run = await shardis(cluster, ['slots', 'assign', '289', '2']);
+    assert.equal(run.code, 1, show(run));
+    assert.match(run.stderr, /^shardis: .*\[ERR_[A-Z_]+\]\n$/);
+    assert.match(run.stderr, /foo/, 'names the key');
+    assert.equal((await storedTable(cluster)).owner[289], 1);
+
+    const forced = await shardis(cluster, ['slots', 'assign', '289', '2', '--skip-key-check']);
+    assert.equal(forced.code, 0, show(forced));
+    assert.equal((await storedTable(cluster)).owner[289], 2);
+  } finally {
+    await direct.flushall();
+    direct.disconnect();
+  }
+});
+
+test('ShardisErrors exit 1 with their message and code', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  assert.equal((await shardis(cluster, ['init', '--group', `1=${group(1)}`])).code, 0);
+
+  const again = await shardis(cluster, ['init', '--group', `1=${group(2)}`]);
+  assert.equal(again.code, 1, show(again));
+  assert.match(again.stderr, /^shardis: cluster "\S+" already has a slot table \(version 1\).* \[ERR_CLUSTER_EXISTS\]\nshardis: .*--force\n$/);
+  assert.equal((await storedTable(cluster)).groups[0]!.master, group(1), 'the table is left alone');
+
+  const forced = await shardis(cluster, ['init', '--group', `1=${group(2)}`, '--force']);
+  assert.equal(forced.code, 0, show(forced));
+  const table = await storedTable(cluster);
+  assert.equal(table.groups[0]!.master, group(2));
+  assert.equal(table.version, 2, 'the version only grows, even on --force');
+
+  const unknown = await shardis(cluster, ['slots', 'assign', '0-10', '9']);
+  assert.equal(unknown.code, 1, show(unknown));
+  assert.match(unknown.stderr, /^shardis: group 9 is not in cluster .+ \[ERR_ARGUMENT\]\n$/);
+
+  const none = await shardis(uniqueCluster(), ['status']);
+  assert.equal(none.code, 1, show(none));
+  assert.match(none.stderr, /has no slot table/);
+  assert.match(none.stderr, /shardis init/);
+});
+
+test('usage errors exit 2 with the usage; --help and --version exit 0', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  const cases: [string[], RegExp][] = [
+    [[], /Usage: shardis/],
+    [['nonsense'], /unknown command 'nonsense'/],
+    [['init'], /required option '--group/],
+    [['init', '--group', 'x'], /<id>=<host:port>/],
+    [['slots', 'assign', '0-2000', '1'], /slot 2000 is out of range/],
+    [['slots', 'assign', '0-10'], /missing required argument 'group'/],
+    [['group', 'add', '4'], /missing required argument/],
+    [['status', '--bogus'], /unknown option '--bogus'/],
+    [['--coordinator', '127.0.0.1:6379', 'status'], /redis:\/\//],
+    [['--cluster', 'no spaces', 'status'], /cluster must be a name/],
+    [['sandbox', '--groups', '0'], /--groups must be an integer from 1 to 16/],
+    [['sandbox', '--coordinator', coordinatorUrl], /--coordinator does not apply/],
+  ];
+  for (const [args, pattern] of cases) {
+    const run = await shardis(cluster, args);
+    assert.equal(run.code, 2, `${args.join(' ')}\n${show(run)}`);
+    assert.match(run.stderr, pattern, args.join(' '));
+    assert.equal(run.stdout, '', `${args.join(' ')}: usage errors go to stderr`);
+  }
+  const help = await runCli(['--help']);
+  assert.equal(help.code, 0);
+  for (const command of ['sandbox', 'init', 'status', 'group', 'slots', 'rebalance', 'demo']) {
+    assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'), command);
+  }
+  assert.match(help.stdout, /SHARDIS_COORDINATOR/);
+  const version = await runCli(['--version']);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^\d+\.\d+\.\d+/);
+  // Nothing was written by any of the above.
+  assert.equal(await coordinator.exists(coordinatorKeys(cluster).table), 0);
+});
+
+test('an unreachable coordinator fails with exit 1 in bounded time', { skip: notBuilt }, async () => {
+  const down = servers[0]!.port === 1 ? 2 : 1; // nothing listens on port 1 or 2 of loopback
+  const started = Date.now();
+  const run = await runCli(['status', '--coordinator', `redis://127.0.0.1:${down}`]);
+  assert.equal(run.code, 1, show(run));
+  assert.match(run.stderr, /^shardis: /);
+  assert.ok(Date.now() - started < 20_000, 'gives up within seconds');
+});
+
+/** Sandbox output: the coordinator's and groups' addresses. */
+function sandboxPorts(stdout: string): { coordinator: number; groups: number[] } {
+  const coordinator = Number(/^coordinator: 127\.0\.0\.1:(\d+)$/m.exec(stdout)?.[1]);
+  const groups = [...stdout.matchAll(/^group \d+: 127\.0\.0\.1:(\d+)$/gm)].map((m) => Number(m[1]));
+  return { coordinator, groups };
+}
+
+test('sandbox starts a cluster, prints how to connect, and stops every server on SIGINT (exit 0)', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  let checked: Promise<void> | undefined;
+  const run = await runCli(['sandbox', '--groups', '2', '--cluster', cluster], {
+    // An exported SHARDIS_COORDINATOR (e.g. from an earlier sandbox) does not get in the way.
+    env: { SHARDIS_COORDINATOR: coordinatorUrl },
+    onStdout: (text, kill) => {
+      if (checked !== undefined || !/^sandbox ready/m.test(text)) return;
+      checked = (async () => {
+        try {
+          const { coordinator: port, groups } = sandboxPorts(text);
+          const redis = new IORedis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 1 });
+          try {
+            await redis.connect();
+            const table = parseTableJson((await redis.get(coordinatorKeys(cluster).table))!, cluster);
+            assert.equal(table.version, 1);
+            assert.deepEqual(table.groups.map((g) => g.master), groups.map((p) => `127.0.0.1:${p}`));
+            assert.deepEqual(table.slots.map((r) => [r.from, r.to, r.group]), [[0, 511, 1], [512, 1023, 2]]);
+          } finally {
+            redis.disconnect();
+          }
+        } finally {
+          kill('SIGINT');
+        }
+      })();
+    },
+  });
+  assert.ok(checked, `never ready\n${show(run)}`);
+  await checked;
+  assert.equal(run.code, 0, show(run));
+  const { coordinator: port, groups } = sandboxPorts(run.stdout);
+  assert.equal(groups.length, 2, run.stdout);
+  assert.match(run.stdout, new RegExp(`new ShardedRedis\\(\\{ coordinator: "redis://127\\.0\\.0\\.1:${port}", cluster: "${cluster}" \\}\\)`));
+  assert.match(run.stdout, new RegExp(`^  export SHARDIS_COORDINATOR=redis://127\\.0\\.0\\.1:${port}$`, 'm'));
+  assert.match(run.stdout, new RegExp(`^  export SHARDIS_CLUSTER=${cluster}$`, 'm'));
+  assert.match(run.stdout, /^SIGINT: stopping the sandbox$/m);
+  assert.match(run.stdout, /^stopped 3 redis-server processes$/m);
+  for (const p of [port, ...groups]) assert.ok(await refused(p), `redis-server on port ${p} still answers after SIGINT`);
+});
+
+test('the CLI works on a sandbox with the variables it printed; SIGTERM stops it (exit 0)', { skip: notBuilt }, async () => {
+  let status: Promise<Run> | undefined;
+  const run = await runCli(['sandbox', '--groups', '1'], {
+    // The sandbox's cluster is "sandbox" unless --cluster is given, whatever SHARDIS_CLUSTER says.
+    env: { SHARDIS_CLUSTER: 'elsewhere' },
+    onStdout: (text, kill) => {
+      if (status !== undefined || !/^sandbox ready/m.test(text)) return;
+      const env = Object.fromEntries([...text.matchAll(/^  export (SHARDIS_\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+      status = runCli(['status', '--json'], { env }).finally(() => kill('SIGTERM'));
+    },
+  });
+  assert.ok(status, `never ready\n${show(run)}`);
+  const done = await status;
+  assert.equal(done.code, 0, show(done));
+  const json = JSON.parse(done.stdout) as { cluster: string; table: { version: number }; groups: unknown[] };
+  assert.equal(json.cluster, 'sandbox');
+  assert.equal(json.table.version, 1);
+  assert.equal(json.groups.length, 1);
+  assert.equal(run.code, 0, show(run));
+  assert.match(run.stdout, /^cluster sandbox: table version 1$/m);
+  assert.match(run.stdout, /^SIGTERM: stopping the sandbox$/m);
+  assert.match(run.stdout, /^stopped 2 redis-server processes$/m);
+  const { coordinator: port, groups } = sandboxPorts(run.stdout);
+  for (const p of [port, ...groups]) assert.ok(await refused(p), `redis-server on port ${p} still answers`);
+});
+
+test('sandbox --exit-after stops by itself (exit 0)', { skip: notBuilt }, async () => {
+  const run = await runCli(['sandbox', '--groups', '1', '--exit-after', '200']);
+  assert.equal(run.code, 0, show(run));
+  assert.match(run.stdout, /^sandbox ready: 2 redis-server processes on 127\.0\.0\.1; stopping them in 200 ms$/m);
+  assert.match(run.stdout, /^--exit-after 200: stopping the sandbox$/m);
+  assert.match(run.stdout, /^stopped 2 redis-server processes$/m);
+  const { coordinator: port, groups } = sandboxPorts(run.stdout);
+  for (const p of [port, ...groups]) assert.ok(await refused(p), `redis-server on port ${p} still answers`);
+});
