@@ -1,5 +1,5 @@
 export { ShardedRedis, type ShardedRedisEvents, type GroupHandle } from "./client/sharded-redis.js";
-export type { ShardedRedisOptions, FromGroupsOptions, RoutingOptions } from "./client/options.js";
+export type { ShardedRedisOptions, StaticTableOptions, CoordinatorOptions, FromGroupsOptions, RoutingOptions } from "./client/options.js";
 export type { PipelineResult } from "./client/pipeline.js";
 export { ShardedScanStream } from "./client/scan-stream.js";
 export { slotOf, crc32, SLOT_COUNT } from "./slot.js";
@@ -31,6 +31,13 @@ export {
   CoordinatorUnavailableError,
   ClusterExistsError,
   SlotsNotEmptyError,
+  MigrationLockedError,
+  MigrationInProgressError,
+  TargetNotEmptyError,
+  AckTimeoutError,
+  MigrationStoppedError,
+  MigrationStateError,
   type GroupOutcome,
+  type LockHolder,
   type SlotKey,
 } from "./errors.js";

@@ -24,25 +24,43 @@ export interface RoutingOptions {
   clientId?: string;
 }
 
-/**
- * Options of `new ShardedRedis(...)`: either a static table (`groups`, and
- * optionally `slots`), or a `coordinator` and `cluster` to follow live.
- */
-export interface ShardedRedisOptions extends RoutingOptions {
-  /** Static table: the groups, a master ("host:port") and optional replicas each. */
-  groups?: GroupSpec[];
+/** Options shared by both ways of giving `new ShardedRedis(...)` its table. */
+interface ShardedRedisCommonOptions extends RoutingOptions {
   /**
-   * Static table: which group owns which slots. Every slot 0..1023 must be owned exactly once.
+   * ioredis options for every group connection (host and port come from the
+   * groups). `keyPrefix`, `enableAutoPipelining`, `lazyConnect` and
+   * `showFriendlyErrorStack` act on the sharded client as they do on ioredis.
+   */
+  redisOptions?: RedisOptions;
+}
+
+/** `new ShardedRedis(...)` with a static table: `groups`, and optionally `slots`. */
+export interface StaticTableOptions extends ShardedRedisCommonOptions {
+  /** The groups: a master ("host:port") and optional replicas each. */
+  groups: GroupSpec[];
+  /**
+   * Which group owns which slots. Every slot 0..1023 must be owned exactly once.
    * @default the slots split evenly over the groups, in the order given
    */
   slots?: SlotRange[];
+  coordinator?: undefined;
+  cluster?: undefined;
+  leaseMs?: undefined;
+  refreshMs?: undefined;
+  onStaleTopology?: undefined;
+  staleWaitMs?: undefined;
+  migrateTimeoutMs?: undefined;
+}
+
+/** `new ShardedRedis(...)` following the table kept in a coordinator. */
+export interface CoordinatorOptions extends ShardedRedisCommonOptions {
   /**
    * Follow the slot table kept in this Redis (a redis:// URL, ioredis options,
    * or an ioredis client you own and close yourself). Needs `cluster`.
    */
-  coordinator?: CoordinatorLocation;
+  coordinator: CoordinatorLocation;
   /** The cluster's name in the coordinator (keys `shardis:{<cluster>}:...`). */
-  cluster?: string;
+  cluster: string;
   /**
    * How long a confirmation from the coordinator vouches for the table
    * (DESIGN §4). Past it, commands wait for a fresh confirmation.
@@ -70,13 +88,15 @@ export interface ShardedRedisOptions extends RoutingOptions {
    * @default 5000
    */
   migrateTimeoutMs?: number;
-  /**
-   * ioredis options for every group connection (host and port come from the
-   * groups). `keyPrefix`, `enableAutoPipelining`, `lazyConnect` and
-   * `showFriendlyErrorStack` act on the sharded client as they do on ioredis.
-   */
-  redisOptions?: RedisOptions;
+  groups?: undefined;
+  slots?: undefined;
 }
+
+/**
+ * Options of `new ShardedRedis(...)`: either a static table (`groups`, and
+ * optionally `slots`), or a `coordinator` and `cluster` to follow live.
+ */
+export type ShardedRedisOptions = StaticTableOptions | CoordinatorOptions;
 
 /** Options of `ShardedRedis.fromGroups(...)`. */
 export interface FromGroupsOptions extends RoutingOptions {

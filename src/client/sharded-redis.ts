@@ -18,7 +18,7 @@ import { BlockingCommands } from "./blocking.js";
 import { routeCommand, type RouterOptions } from "./router.js";
 import { ShardedPipeline, ShardedMulti } from "./pipeline.js";
 import { ShardedScanStream } from "./scan-stream.js";
-import type { FromGroupsOptions, ShardedRedisOptions } from "./options.js";
+import type { CoordinatorOptions, FromGroupsOptions, ShardedRedisOptions } from "./options.js";
 
 const debug = createDebug("shardis:client");
 
@@ -357,6 +357,9 @@ function setupFromOptions(options: ShardedRedisOptions): ClientSetup {
     throw new ArgumentError("new ShardedRedis(options) needs an options object with groups, or with coordinator and cluster");
   }
   if (options.coordinator !== undefined) return setupFollowing(options);
+  if ((options as { cluster?: unknown }).cluster !== undefined) {
+    throw new ArgumentError("cluster is given without coordinator: give both to follow a coordinator, or groups for a static table");
+  }
   const groups: unknown = options.groups;
   if (!Array.isArray(groups)) throw new TopologyError("groups must be a non-empty array of { id, master, replicas? }");
   const table = validateTable({ groups, slots: options.slots ?? evenSlotRanges(groups.map((g: GroupSpec) => g?.id)) });
@@ -374,8 +377,8 @@ function setupFromOptions(options: ShardedRedisOptions): ClientSetup {
   };
 }
 
-function setupFollowing(options: ShardedRedisOptions): ClientSetup {
-  if (options.groups !== undefined || options.slots !== undefined) {
+function setupFollowing(options: CoordinatorOptions): ClientSetup {
+  if ((options as { groups?: unknown }).groups !== undefined || (options as { slots?: unknown }).slots !== undefined) {
     throw new ArgumentError("give either a coordinator (the table lives there) or groups and slots (a static table), not both");
   }
   const cluster = checkClusterName(options.cluster);

@@ -7,7 +7,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Redis } from 'ioredis';
-import { ShardedRedis, slotOf, type GroupSpec, type ShardedRedisOptions } from '../../src/index.js';
+import { ShardedRedis, slotOf, type GroupSpec, type StaticTableOptions } from '../../src/index.js';
 import { keygen, startRedisServers, stopAllRedisServers, type RedisServer } from '../../src/testing/index.js';
 import { direct, groupsOf, keyIn, within } from '../fixtures/integration-kit.js';
 
@@ -20,7 +20,7 @@ let observers: Redis[] = [];
 const made: ShardedRedis[] = [];
 const raws: Redis[] = [];
 
-function client(options: Partial<ShardedRedisOptions> = {}): ShardedRedis {
+function client(options: Partial<StaticTableOptions> = {}): ShardedRedis {
   const sharded = new ShardedRedis({ groups, ...options });
   made.push(sharded);
   return sharded;

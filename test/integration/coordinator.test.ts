@@ -15,7 +15,7 @@ import {
   ArgumentError,
   slotOf,
   type GroupSpec,
-  type ShardedRedisOptions,
+  type CoordinatorOptions,
 } from '../../src/index.js';
 import { RedisServer, keygen, startRedisServers, stopAllRedisServers } from '../../src/testing/index.js';
 import { join } from 'node:path';
@@ -38,7 +38,7 @@ let coordinator: Redis;
 const made: ShardedRedis[] = [];
 const raw: Redis[] = [];
 
-function follower(cluster: string, options: Partial<ShardedRedisOptions> = {}): ShardedRedis {
+function follower(cluster: string, options: Partial<CoordinatorOptions> = {}): ShardedRedis {
   const client = new ShardedRedis({ coordinator: `redis://${coordinatorServer.address}`, cluster, refreshMs: 200, leaseMs: 2000, ...options });
   client.on('error', () => {});
   made.push(client);
@@ -178,7 +178,7 @@ describe('starting from the coordinator', () => {
   test('bad options are typed errors', () => {
     const url = `redis://${coordinatorServer.address}`;
     assert.throws(() => new ShardedRedis({ coordinator: url, cluster: 'bad{name}' }), ArgumentError);
-    assert.throws(() => new ShardedRedis({ coordinator: url, cluster: 'x', groups }), ArgumentError);
+    assert.throws(() => new ShardedRedis({ coordinator: url, cluster: 'x', groups } as never), ArgumentError);
     assert.throws(() => new ShardedRedis({ coordinator: url, cluster: 'x', refreshMs: 5000, leaseMs: 1000 }), /refreshMs/);
     assert.throws(() => new ShardedRedis({ coordinator: 'localhost:6379', cluster: 'x' }), /redis:\/\//);
   });

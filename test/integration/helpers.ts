@@ -3,7 +3,7 @@
 // in one slot.
 import { once } from 'node:events';
 import IORedis, { type Redis, type RedisOptions } from 'ioredis';
-import { ShardedRedis, slotOf, type GroupSpec, type ShardedRedisOptions } from '../../src/index.js';
+import { ShardedRedis, slotOf, type GroupSpec, type StaticTableOptions } from '../../src/index.js';
 import { startRedisServers, type RedisServer } from '../../src/testing/index.js';
 
 /** Real redis-server groups (ids 1..n), plus optional plain servers to compare with. */
@@ -15,7 +15,7 @@ export interface TestGroups {
   /** Extra servers that are no group: for plain ioredis clients to compare with. */
   readonly plain: RedisServer[];
   /** A ShardedRedis over the groups; closed by stop(). */
-  client(options?: Omit<ShardedRedisOptions, 'groups'>): ShardedRedis;
+  client(options?: Omit<StaticTableOptions, 'groups'>): ShardedRedis;
   /** A plain ioredis client to one of the plain servers (default the first); closed by stop(). */
   plainClient(redisOptions?: RedisOptions, index?: number): Redis;
   /** A plain ioredis client to group `id`'s master (not through shardis); closed by stop(). */

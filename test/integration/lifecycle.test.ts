@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { ShardedRedis, GroupUnavailableError, PartialFailureError, type GroupSpec, type ShardedRedisOptions } from '../../src/index.js';
+import { ShardedRedis, GroupUnavailableError, PartialFailureError, type GroupSpec, type StaticTableOptions } from '../../src/index.js';
 import { RedisServer, keygen, startRedisServers, stopAllRedisServers } from '../../src/testing/index.js';
 import {
   childEnv,
@@ -34,7 +34,7 @@ let observers: Redis[] = [];
 const made: ShardedRedis[] = [];
 const wrappedMade: Redis[] = [];
 
-function client(options: Partial<ShardedRedisOptions> = {}): ShardedRedis {
+function client(options: Partial<StaticTableOptions> = {}): ShardedRedis {
   const sharded = new ShardedRedis({ groups, ...options });
   made.push(sharded);
   return sharded;
