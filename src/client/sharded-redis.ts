@@ -366,14 +366,13 @@ function setupFromOptions(options: ShardedRedisOptions): ClientSetup {
   const redisOptions: RedisOptions = { ...options.redisOptions };
   // A connectionName given in redisOptions becomes the client id (connections are always named shardis:<clientId>).
   const clientId = options.clientId ?? redisOptions.connectionName ?? randomClientId();
+  return { table, ...ownedConnections(options, redisOptions, clientId) };
+}
+
+/** The part of a setup for connections shardis opens itself, from redisOptions. */
+function ownedConnections(options: ShardedRedisOptions, redisOptions: RedisOptions, clientId: string): Omit<ClientSetup, "table" | "follow"> {
   return {
-    table,
-    connections: { connect: (group) => ({ redis: new IORedis(ownedConnectionOptions(group, redisOptions, clientId)), owned: true }) },
-    clientId,
-    keyPrefix: redisOptions.keyPrefix,
-    showFriendlyErrorStack: redisOptions.showFriendlyErrorStack,
-    enableAutoPipelining: redisOptions.enableAutoPipelining === true,
-    router: routerOptions(options),
+    ...ownedConnections(options, redisOptions, clientId),
   };
 }
 

@@ -66,6 +66,17 @@ function keyOwnedBy(client: ShardedRedis, group: number): string {
   }
 }
 
+/** A coordinator server for one test (to stop or kill), with version 1 of a fresh cluster's table. */
+async function coordinatorOfItsOwn(): Promise<{ own: RedisServer; ownCoordinator: Redis; cluster: string }> {
+  const [own] = await startRedisServers(1);
+  const ownCoordinator = direct(own!);
+  raw.push(ownCoordinator);
+  ownCoordinator.on('error', () => {});
+  const cluster = uniqueCluster();
+  await writeTable(ownCoordinator, cluster, 1, { groups });
+  return { own: own!, ownCoordinator, cluster };
+}
+
 before(async () => {
   [coordinatorServer, ...servers] = await startRedisServers(4);
   groups = servers.map((s, i) => ({ id: i + 1, master: s.address }));
@@ -316,19 +327,14 @@ describe('bad tables are refused and the last good one is kept', () => {
 
 describe('the lease', () => {
   test('coordinator stopped: served until the lease runs out, then StaleTopologyError; recovers when it returns', async () => {
-    const [own] = await startRedisServers(1);
-    const ownCoordinator = direct(own!);
-    raw.push(ownCoordinator);
-    ownCoordinator.on('error', () => {});
-    const cluster = uniqueCluster();
-    await writeTable(ownCoordinator, cluster, 1, { groups });
-    const client = new ShardedRedis({ coordinator: `redis://${own!.address}`, cluster, refreshMs: 100, leaseMs: 800, staleWaitMs: 300 });
+    const { own, ownCoordinator, cluster } = await coordinatorOfItsOwn();
+    const client = new ShardedRedis({ coordinator: `redis://${own.address}`, cluster, refreshMs: 100, leaseMs: 800, staleWaitMs: 300 });
     made.push(client);
     const errors = errorsOf(client);
     const stale = new Promise<void>((resolve) => client.once('stale', resolve));
     await client.connect();
     const k = key();
-    await own!.stop();
+    await own.stop();
     const stoppedAt = Date.now();
     assert.equal(await client.set(k, 'within lease'), 'OK', 'served while the lease holds');
     await within(2000, 'stale event', stale);
@@ -340,25 +346,20 @@ describe('the lease', () => {
     assert.ok(errors.some((e) => e instanceof CoordinatorUnavailableError), 'the outage was reported');
 
     // It comes back (empty: no persistence), and the operator writes the table again.
-    await own!.restart();
+    await own.restart();
     await writeTable(ownCoordinator, cluster, 1, { groups });
     await until(3000, 'fresh again', async () => (await client.get(k).catch(() => 'stale')) === 'within lease');
   });
 
   test('coordinator restart with its data: clients confirm again and follow changes made after it', async () => {
-    const [own] = await startRedisServers(1);
-    const ownCoordinator = direct(own!);
-    raw.push(ownCoordinator);
-    ownCoordinator.on('error', () => {});
-    const cluster = uniqueCluster();
-    await writeTable(ownCoordinator, cluster, 1, { groups });
-    const client = new ShardedRedis({ coordinator: `redis://${own!.address}`, cluster, refreshMs: 100, leaseMs: 3000 });
+    const { own, ownCoordinator, cluster } = await coordinatorOfItsOwn();
+    const client = new ShardedRedis({ coordinator: `redis://${own.address}`, cluster, refreshMs: 100, leaseMs: 3000 });
     client.on('error', () => {});
     made.push(client);
     await client.connect();
     await ownCoordinator.save();
-    await own!.kill(); // a crash; the data dir (with the dump) is kept
-    await own!.restart();
+    await own.kill(); // a crash; the data dir (with the dump) is kept
+    await own.restart();
     await writeTable(ownCoordinator, cluster, 2, { groups, slots: [{ from: 0, to: 1023, group: 2 }] });
     await until(2000, 'version 2 after the restart', () => client.slotTable.version === 2);
     const k = key();
@@ -367,16 +368,12 @@ describe('the lease', () => {
   });
 
   test("onStaleTopology: 'serve' keeps serving from the last table", async () => {
-    const [own] = await startRedisServers(1);
-    const ownCoordinator = direct(own!);
-    raw.push(ownCoordinator);
-    const cluster = uniqueCluster();
-    await writeTable(ownCoordinator, cluster, 1, { groups });
-    const client = new ShardedRedis({ coordinator: `redis://${own!.address}`, cluster, refreshMs: 100, leaseMs: 500, onStaleTopology: 'serve' });
+    const { own, ownCoordinator, cluster } = await coordinatorOfItsOwn();
+    const client = new ShardedRedis({ coordinator: `redis://${own.address}`, cluster, refreshMs: 100, leaseMs: 500, onStaleTopology: 'serve' });
     client.on('error', () => {});
     made.push(client);
     await client.connect();
-    await own!.stop();
+    await own.stop();
     await sleep(900);
     const k = key();
     assert.equal(await client.set(k, 'served stale'), 'OK');
@@ -384,17 +381,12 @@ describe('the lease', () => {
   });
 
   test('a pipeline waits for a fresh confirmation like a command', async () => {
-    const [own] = await startRedisServers(1);
-    const ownCoordinator = direct(own!);
-    raw.push(ownCoordinator);
-    ownCoordinator.on('error', () => {});
-    const cluster = uniqueCluster();
-    await writeTable(ownCoordinator, cluster, 1, { groups });
-    const client = new ShardedRedis({ coordinator: `redis://${own!.address}`, cluster, refreshMs: 100, leaseMs: 500, staleWaitMs: 300 });
+    const { own, ownCoordinator, cluster } = await coordinatorOfItsOwn();
+    const client = new ShardedRedis({ coordinator: `redis://${own.address}`, cluster, refreshMs: 100, leaseMs: 500, staleWaitMs: 300 });
     client.on('error', () => {});
     made.push(client);
     await client.connect();
-    await own!.stop();
+    await own.stop();
     await sleep(800);
     const pipeline = client.pipeline().set(key(), 'a').get(key());
     const { error } = await rejection(pipeline.exec());
