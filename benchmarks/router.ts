@@ -16,7 +16,9 @@
 import { availableParallelism } from "node:os";
 import IORedis, { type Redis } from "ioredis";
 // The built package, as users run it (tsx's own transform of src/ adds costs of its own).
-import { ShardedRedis, crc32, type SlotRange } from "../dist/cjs/index.js";
+import { ShardedRedis, crc32, evenSlotRanges, tableToJson, validateTable, type SlotRange } from "../dist/cjs/index.js";
+import { coordinatorKeys } from "../dist/cjs/coordinator/keys.js";
+import { WRITE_TABLE } from "../dist/cjs/coordinator/scripts.js";
 import { startRedisServers, stopAllRedisServers, type RedisServer } from "../dist/cjs/testing/index.js";
 import { inFlight, median, pin } from "./lib.js";
 
@@ -126,7 +128,7 @@ function naiveHash(name: string, clients: Redis[]): Contender {
 
 
 
-type ContenderId = "raw" | "1g" | "naive" | "3g";
+type ContenderId = "raw" | "1g" | "naive" | "3g" | "3c";
 // BENCH_SLOTS=interleaved gives the 3 groups slot s → group s % 3 instead of
 // the default contiguous thirds (sequential keys cluster in CRC space, so
 // thirds balance one batch of them a little less evenly than crc % 3 does).
@@ -134,7 +136,9 @@ const SLOTS = (ids: number[]): SlotRange[] | undefined =>
   process.env.BENCH_SLOTS === "interleaved"
     ? Array.from({ length: 1024 }, (_, slot) => ({ from: slot, to: slot, group: ids[slot % ids.length]! }))
     : undefined;
-// BENCH_CONTENDERS=naive,3g runs only those contenders (default: all four).
+// BENCH_CONTENDERS=naive,3g runs only those contenders (default: the first four).
+// "3c" is ShardedRedis over the same 3 groups following a coordinator (a 4th
+// server): its ratio to "3g" ("3c/3g" column) is the cost of the lease check.
 const CONTENDERS = (process.env.BENCH_CONTENDERS ?? "raw,1g,naive,3g").split(",").map((id) => id.trim()) as ContenderId[];
 
 // BENCH_ONLY=pipeline (a part of a workload's name) runs only the matching workloads.
@@ -144,13 +148,22 @@ const workloads = allWorkloads.filter((w) => w.name.toLowerCase().includes((proc
 const AUTO_PHASES = process.env.BENCH_AUTO === "on" ? [true] : process.env.BENCH_AUTO === "off" ? [false] : [false, true];
 
 async function main(): Promise<void> {
-  const servers: RedisServer[] = await startRedisServers(3);
-  const pinned = availableParallelism() >= 2 && pin(process.pid, 0) && servers.every((s) => s.pid !== undefined && pin(s.pid, 1));
+  const all: RedisServer[] = await startRedisServers(CONTENDERS.includes("3c") ? 4 : 3);
+  const servers = all.slice(0, 3);
+  const pinned = availableParallelism() >= 2 && pin(process.pid, 0) && all.every((s) => s.pid !== undefined && pin(s.pid, 1));
   console.log(`servers: ${servers.map((s) => s.address).join(", ")}; pinned: ${pinned ? "client CPU 0, servers CPU 1" : "no"}`);
   const deadline = Date.now() + TIME_LIMIT_MS;
   const [a] = servers;
   const opts = (auto: boolean) => ({ enableAutoPipelining: auto, maxRetriesPerRequest: 1 });
   const groups = servers.map((s, i) => ({ id: i + 1, master: s.address }));
+  const coordinatorUrl = all[3] ? `redis://${all[3].address}` : "";
+  if (all[3]) {
+    const keys = coordinatorKeys("bench");
+    const writer = new IORedis(all[3].port, all[3].host);
+    const table = validateTable({ version: 1, groups, slots: SLOTS(groups.map((g) => g.id)) ?? evenSlotRanges(groups.map((g) => g.id)) });
+    await WRITE_TABLE.run(writer, [keys.table, keys.events], [0, tableToJson(table, "bench"), 1]);
+    writer.disconnect();
+  }
 
   for (const auto of AUTO_PHASES) {
     const make: Record<ContenderId, () => Contender> = {
@@ -158,6 +171,7 @@ async function main(): Promise<void> {
       "1g": () => fromSharded("ShardedRedis, 1 group", new ShardedRedis({ groups: [groups[0]!], redisOptions: opts(auto) })),
       naive: () => naiveHash("naive crc32 hash, 3 clients", servers.map((s) => new IORedis(s.port, s.host, opts(auto)))),
       "3g": () => fromSharded("ShardedRedis, 3 groups", new ShardedRedis({ groups, slots: SLOTS(groups.map((g) => g.id)), redisOptions: opts(auto) })),
+      "3c": () => fromSharded("ShardedRedis, 3g, coordinator", new ShardedRedis({ coordinator: coordinatorUrl, cluster: "bench", redisOptions: opts(auto) })),
     };
     const ids = CONTENDERS;
     const contenders = ids.map((id) => make[id]());
@@ -200,6 +214,7 @@ async function main(): Promise<void> {
           ratio("1g", "raw").padStart(8),
           ratio("3g", "naive").padStart(10),
           `   cpu: ${cpuRatio("1g", "raw")} / ${cpuRatio("3g", "naive")}`,
+          ids.includes("3c") ? `   3c/3g: ${ratio("3c", "3g")}` : "",
         ].join(""),
       );
     }

@@ -372,7 +372,13 @@ function setupFromOptions(options: ShardedRedisOptions): ClientSetup {
 /** The part of a setup for connections shardis opens itself, from redisOptions. */
 function ownedConnections(options: ShardedRedisOptions, redisOptions: RedisOptions, clientId: string): Omit<ClientSetup, "table" | "follow"> {
   return {
-    ...ownedConnections(options, redisOptions, clientId),
+    lazyConnect: redisOptions.lazyConnect === true,
+    connections: { connect: (group) => ({ redis: new IORedis(ownedConnectionOptions(group, redisOptions, clientId)), owned: true }) },
+    clientId,
+    keyPrefix: redisOptions.keyPrefix,
+    showFriendlyErrorStack: redisOptions.showFriendlyErrorStack,
+    enableAutoPipelining: redisOptions.enableAutoPipelining === true,
+    router: routerOptions(options),
   };
 }
 
@@ -412,13 +418,7 @@ function setupFollowing(options: CoordinatorOptions): ClientSetup {
         db: redisOptions.db ?? 0,
       },
     },
-    lazyConnect: redisOptions.lazyConnect === true,
-    connections: { connect: (group) => ({ redis: new IORedis(ownedConnectionOptions(group, redisOptions, clientId)), owned: true }) },
-    clientId,
-    keyPrefix: redisOptions.keyPrefix,
-    showFriendlyErrorStack: redisOptions.showFriendlyErrorStack,
-    enableAutoPipelining: redisOptions.enableAutoPipelining === true,
-    router: routerOptions(options),
+    ...ownedConnections(options, redisOptions, clientId),
   };
 }
 
