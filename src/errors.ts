@@ -221,3 +221,136 @@ export class CoordinatorUnavailableError extends ShardisError {
     super("ERR_COORDINATOR_UNAVAILABLE", message, options);
   }
 }
+
+/** Who holds the migrator's lock (`…:lock`), as it wrote itself there. */
+export interface LockHolder {
+  readonly host: string;
+  readonly pid: number;
+  /** Local clock (ms since the epoch) of the holder when it took the lock. */
+  readonly since: number;
+}
+
+/**
+ * Another migrator holds the cluster's migration lock (two never run at
+ * once), or this one lost it while running. Nothing more was changed by this
+ * call; a job it left behind stays for resumeMigration.
+ */
+export class MigrationLockedError extends ShardisError {
+  readonly cluster: string;
+  /** The holder, when the lock holds a readable holder; null when it was lost or is unreadable. */
+  readonly holder: LockHolder | null;
+  /** How long the lock lasts unless renewed (ms; -1 unknown). */
+  readonly ttlMs: number;
+  /** True when this migrator had the lock and lost it (it was not renewed in time). */
+  readonly lost: boolean;
+
+  constructor(cluster: string, holder: LockHolder | null, ttlMs: number, lost = false) {
+    const who = holder === null ? "another migrator" : `a migrator on ${holder.host} (pid ${holder.pid}, since ${new Date(holder.since).toISOString()})`;
+    super(
+      "ERR_MIGRATION_LOCKED",
+      lost
+        ? `this migrator lost the migration lock of cluster "${cluster}" (it could not renew it in time), so it stopped; ` +
+            `the job is kept: run resumeMigration (\`shardis resume\`) once no other migrator runs`
+        : `the migration lock of cluster "${cluster}" is held by ${who}; two migrators never run at once. ` +
+            `Wait for it to finish${ttlMs >= 0 ? `, or, if it died, for the lock to expire (in ${ttlMs} ms)` : ""}, then retry (or resumeMigration). Nothing was changed`,
+    );
+    this.cluster = cluster;
+    this.holder = holder;
+    this.ttlMs = ttlMs;
+    this.lost = lost;
+  }
+}
+
+/**
+ * A migration is already in progress in the cluster (a job in `…:migration`,
+ * or a migration in the slot table), so another one was not started.
+ */
+export class MigrationInProgressError extends ShardisError {
+  readonly cluster: string;
+
+  constructor(cluster: string, what: string) {
+    super(
+      "ERR_MIGRATION_IN_PROGRESS",
+      `cluster "${cluster}" already has a migration in progress (${what}); one migration runs at a time. ` +
+        `Finish it with resumeMigration (\`shardis resume\`), or abortMigration while it is pending or preparing. Nothing was changed`,
+    );
+    this.cluster = cluster;
+  }
+}
+
+/**
+ * The receiving group already holds keys in the slots to migrate. They would
+ * be taken for the newer copies (a moved key never overwrites one there), so
+ * the migration was refused. Nothing was changed.
+ */
+export class TargetNotEmptyError extends ShardisError {
+  /** The receiving group. */
+  readonly group: number;
+  /** Some of the keys found there (up to 10), with their slots. */
+  readonly keys: readonly SlotKey[];
+
+  constructor(group: number, keys: readonly SlotKey[]) {
+    const shown = keys.map((k) => `${k.key} (slot ${k.slot})`).join(", ");
+    super(
+      "ERR_TARGET_NOT_EMPTY",
+      `group ${group} already holds keys in slots it is to receive, e.g. ${shown}; a key there would win over the one moved in. ` +
+        `Delete them (or pass clearTarget to have the migrator delete every key of these slots on group ${group}), then retry. Nothing was changed`,
+    );
+    this.group = group;
+    this.keys = keys;
+  }
+}
+
+/**
+ * Registered clients neither acknowledged a migration step's table nor let
+ * their lease run out within ackTimeoutMs. The job is kept, in the phase it
+ * reached: resumeMigration waits again, abortMigration undoes it (while pending or preparing).
+ */
+export class AckTimeoutError extends ShardisError {
+  /** The table version that was not acknowledged. */
+  readonly version: number;
+  /** The clients still waited for, by id. */
+  readonly clients: readonly string[];
+
+  constructor(version: number, clients: readonly string[], timeoutMs: number, phase: string) {
+    const shown = clients.slice(0, 10).join(", ") + (clients.length > 10 ? `, ... (${clients.length} in all)` : "");
+    super(
+      "ERR_ACK_TIMEOUT",
+      `${clients.length} client(s) did not acknowledge table version ${version} (migration ${phase}) within ${timeoutMs} ms: ${shown}. ` +
+        `They are alive (their lease keeps being renewed) but have not applied it; look at them (\`shardis status\`), then ` +
+        `resumeMigration to wait again, or abortMigration to put the slots back. The job is kept`,
+    );
+    this.version = version;
+    this.clients = clients;
+  }
+}
+
+/** A migration run was stopped by its AbortSignal. The job is kept: resumeMigration continues it. */
+export class MigrationStoppedError extends ShardisError {
+  /** The phase the job was left in; null when the run stopped before it made a job. */
+  readonly phase: string | null;
+
+  constructor(phase: string | null, options?: { cause?: unknown }) {
+    super(
+      "ERR_MIGRATION_STOPPED",
+      phase === null
+        ? "the migration was stopped (its AbortSignal fired) before it started; nothing was changed"
+        : `the migration was stopped (its AbortSignal fired) in phase ${phase}; the job is kept in the coordinator. ` +
+            `Run resumeMigration (\`shardis resume\`) to continue it${phase === "pending" || phase === "preparing" ? ", or abortMigration to put the slots back" : ""}`,
+      options,
+    );
+    this.phase = phase;
+  }
+}
+
+/**
+ * The migration job and the slot table do not allow what was asked: no job
+ * to resume, a job that does not match the table, an abort after keys may
+ * have moved, or keys that keep appearing on the source. The message says
+ * what was found and what to do.
+ */
+export class MigrationStateError extends ShardisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ERR_MIGRATION_STATE", message, options);
+  }
+}

@@ -15,6 +15,10 @@ import { planRebalance as makePlan, type RebalanceOptions, type RebalancePlan } 
 import { clientStatuses, readRegistry, removeUnchanged } from "./registry.js";
 import { groupOutline, slotsOf, type ClusterStatus, type GroupStatus } from "./status.js";
 import { prepareTable, storedVersion, type TableChange } from "./table-write.js";
+import type { MigrationJob } from "./migration/job.js";
+import { Migrator } from "./migration/migrator.js";
+import type { MigrateOptions, MigrationReport, MigrationRunOptions, RebalanceRunOptions } from "./migration/options.js";
+import { flagsOfSpans, type SlotSpan } from "./migration/slot-set.js";
 
 const debug = createDebug("shardis:admin");
 
@@ -68,11 +72,7 @@ export interface AssignSlotsOptions {
   readonly skipKeyCheck?: boolean;
 }
 
-/** Inclusive slot range `from..to`. */
-export interface SlotSpan {
-  readonly from: number;
-  readonly to: number;
-}
+export type { SlotSpan };
 
 /**
  * The admin side of one cluster. Changes refuse (nothing written) rather than
@@ -84,6 +84,7 @@ export class ShardisAdmin {
   private readonly keys: CoordinatorKeys;
   private readonly connection: CoordinatorConnection;
   private readonly probe: ProbeOptions;
+  private readonly migrator: Migrator;
 
   constructor(options: ShardisAdminOptions) {
     if (typeof options !== "object" || options === null) {
@@ -97,6 +98,15 @@ export class ShardisAdmin {
     }
     this.probe = { redisOptions: options.redisOptions ?? {}, timeoutMs };
     this.connection = openCoordinator(options.coordinator, "shardis-admin");
+    this.migrator = new Migrator({
+      cluster: this.cluster,
+      keys: this.keys,
+      coordinator: this.connection.redis,
+      subscriber: () => this.connection.subscriber(),
+      readTable: () => this.readTable(),
+      writeTable: (change, expected) => this.writeTable(change, expected),
+      probe: this.probe,
+    });
   }
 
   /** The cluster's table; null when the cluster has none yet. A TopologyError when the stored table is invalid. */
@@ -165,7 +175,7 @@ export class ShardisAdmin {
    * between the check and the table change stays behind on the old owner.
    */
   async assignSlots(ranges: readonly SlotSpan[], group: number, options: AssignSlotsOptions = {}): Promise<ClusterTable> {
-    const wanted = slotFlags(ranges);
+    const wanted = flagsOfSpans(ranges, "ranges");
     const table = await this.requireTable();
     if (!table.groups.some((g) => g.id === group)) throw this.unknownGroup(group, table);
     const migrating: number[] = [];
@@ -213,6 +223,55 @@ export class ShardisAdmin {
       clients: clients.map((c) => (removed.has(c.id) ? { ...c, removed: true } : c)),
       groups,
     };
+  }
+
+  /**
+   * Moves slots, with their keys, to another group while clients use them
+   * (DESIGN §5): pending → preparing → migrating → verifying → done, each step
+   * saved in the coordinator so that any migrator can resume it. One group
+   * must own all the slots, none may be in a migration, and the target must
+   * hold no key of them (TargetNotEmptyError, unless clearTarget). Takes the
+   * cluster's migration lock for its whole run (MigrationLockedError when
+   * another migrator holds it). A run that fails or is stopped (signal)
+   * leaves the job for resumeMigration (or abortMigration, before keys move).
+   */
+  async migrate(options: MigrateOptions): Promise<MigrationReport> {
+    return this.migrator.migrate(options);
+  }
+
+  /**
+   * Plans a rebalance (planRebalance: weights, groups), then migrates each
+   * move in turn under one lock; answers a report per move. A move that
+   * fails stops the rebalance and leaves its job for resumeMigration; the
+   * moves after it are not made (plan again afterwards).
+   */
+  async rebalance(options: RebalanceRunOptions = {}): Promise<MigrationReport[]> {
+    return this.migrator.rebalance(options);
+  }
+
+  /** The migration job in progress (phase, cursor, counters), or null when there is none. */
+  async migrationStatus(): Promise<MigrationJob | null> {
+    return this.migrator.status();
+  }
+
+  /**
+   * Continues the migration job left in the coordinator (by a migrator that
+   * failed, was stopped or killed) from where it stands, checked against the
+   * table. A MigrationStateError when there is none, or it does not match the table.
+   */
+  async resumeMigration(options: MigrationRunOptions = {}): Promise<MigrationReport> {
+    return this.migrator.resume(options);
+  }
+
+  /**
+   * Undoes the migration job while it is pending or preparing (before any
+   * key can have moved): the table gives the slots back to the source with
+   * no migration, and the job is deleted; clients holding commands for the
+   * slots send them to the source. Past preparing, a MigrationStateError:
+   * resume instead.
+   */
+  async abortMigration(): Promise<void> {
+    return this.migrator.abort();
   }
 
   /** Closes the coordinator connection (unless it was given as a client). */
@@ -301,19 +360,3 @@ function readableVersion(raw: string, cluster: string): number {
   }
 }
 
-/** Validated slot spans → a flag per slot. */
-function slotFlags(ranges: readonly SlotSpan[]): Uint8Array {
-  if (!Array.isArray(ranges) || ranges.length === 0) throw new ArgumentError("ranges must be a non-empty array of { from, to } slot ranges");
-  const flags = new Uint8Array(SLOT_COUNT);
-  ranges.forEach((range, i) => {
-    const { from, to } = (typeof range === "object" && range !== null ? range : {}) as Partial<SlotSpan>;
-    for (const [name, slot] of [["from", from], ["to", to]] as const) {
-      if (!Number.isInteger(slot) || (slot as number) < 0 || (slot as number) >= SLOT_COUNT) {
-        throw new ArgumentError(`ranges[${i}].${name} must be an integer slot in 0..${SLOT_COUNT - 1}, got ${JSON.stringify(slot)}`);
-      }
-    }
-    if ((from as number) > (to as number)) throw new ArgumentError(`ranges[${i}]: from (${from}) is after to (${to})`);
-    flags.fill(1, from as number, (to as number) + 1);
-  });
-  return flags;
-}

@@ -1,6 +1,6 @@
 // Public entry point of `shardis/admin`: reading and changing a cluster's slot
-// table in the coordinator, and rebalance planning. Never loaded by the
-// client (`shardis`), and loads nothing of it.
+// table in the coordinator, rebalance planning, and live slot migration (the
+// migrator). Never loaded by the client (`shardis`), and loads nothing of it.
 export {
   ShardisAdmin,
   type ShardisAdminOptions,
@@ -8,6 +8,14 @@ export {
   type AssignSlotsOptions,
   type SlotSpan,
 } from "./admin.js";
+export type {
+  MigrateOptions,
+  MigrationRunOptions,
+  RebalanceRunOptions,
+  MigrationProgress,
+  MigrationReport,
+} from "./migration/options.js";
+export type { MigrationJob, MigrationPhase } from "./migration/job.js";
 export { planRebalance, targetCounts, type RebalanceOptions, type RebalancePlan, type SlotMove } from "./rebalance.js";
 export { CLIENT_EXPIRY_GRACE_MS, type ClientStatus } from "./registry.js";
 export type { ClusterStatus, GroupStatus } from "./status.js";
@@ -31,5 +39,12 @@ export {
   ClusterExistsError,
   SlotsNotEmptyError,
   GroupUnavailableError,
+  MigrationLockedError,
+  MigrationInProgressError,
+  TargetNotEmptyError,
+  AckTimeoutError,
+  MigrationStoppedError,
+  MigrationStateError,
   type SlotKey,
+  type LockHolder,
 } from "../errors.js";

@@ -5,16 +5,22 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import * as errors from '../../src/errors.js';
 import {
+  AckTimeoutError,
   ArgumentError,
   ClusterExistsError,
   CommandNotAllowedError,
   CoordinatorUnavailableError,
   CrossSlotError,
   GroupUnavailableError,
+  MigrationInProgressError,
+  MigrationLockedError,
+  MigrationStateError,
+  MigrationStoppedError,
   PartialFailureError,
   ShardisError,
   SlotsNotEmptyError,
   StaleTopologyError,
+  TargetNotEmptyError,
   VersionConflictError,
   TopologyError,
   UnknownCommandError,
@@ -34,6 +40,12 @@ const samples: Array<[string, ShardisError, string]> = [
   ['CoordinatorUnavailableError', new CoordinatorUnavailableError('no answer'), 'ERR_COORDINATOR_UNAVAILABLE'],
   ['ClusterExistsError', new ClusterExistsError('prod', 3), 'ERR_CLUSTER_EXISTS'],
   ['SlotsNotEmptyError', new SlotsNotEmptyError(2, [{ key: 'user:1', slot: 5, group: 1 }]), 'ERR_SLOTS_NOT_EMPTY'],
+  ['MigrationLockedError', new MigrationLockedError('prod', { host: 'h1', pid: 42, since: 0 }, 5000), 'ERR_MIGRATION_LOCKED'],
+  ['MigrationInProgressError', new MigrationInProgressError('prod', 'a job moves slots 0..9'), 'ERR_MIGRATION_IN_PROGRESS'],
+  ['TargetNotEmptyError', new TargetNotEmptyError(2, [{ key: 'stray', slot: 9, group: 2 }]), 'ERR_TARGET_NOT_EMPTY'],
+  ['AckTimeoutError', new AckTimeoutError(7, ['c1', 'c2'], 60000, 'preparing'), 'ERR_ACK_TIMEOUT'],
+  ['MigrationStoppedError', new MigrationStoppedError('migrating'), 'ERR_MIGRATION_STOPPED'],
+  ['MigrationStateError', new MigrationStateError('no job to resume'), 'ERR_MIGRATION_STATE'],
 ];
 
 describe('every error class', () => {
@@ -234,5 +246,54 @@ describe('SlotsNotEmptyError', () => {
     const err = new SlotsNotEmptyError(2, [{ key: 'stray', slot: 9, group: 2 }]);
     assert.match(err.message, /Group 2 holds keys in slots it does not own/);
     assert.doesNotMatch(err.message, /live migration/);
+  });
+});
+
+describe('migration errors', () => {
+  test('MigrationLockedError names the holder, how long the lock lasts, and what to do', () => {
+    const err = new MigrationLockedError('prod', { host: 'box1', pid: 4242, since: Date.UTC(2024, 0, 2) }, 1234);
+    assert.equal(err.cluster, 'prod');
+    assert.deepEqual(err.holder, { host: 'box1', pid: 4242, since: Date.UTC(2024, 0, 2) });
+    assert.equal(err.ttlMs, 1234);
+    assert.equal(err.lost, false);
+    assert.match(err.message, /held by a migrator on box1 \(pid 4242, since 2024-01-02T00:00:00.000Z\)/);
+    assert.match(err.message, /expire \(in 1234 ms\)/);
+    assert.match(err.message, /Nothing was changed/);
+  });
+
+  test('MigrationLockedError for a lost lock says the job is kept for resume', () => {
+    const err = new MigrationLockedError('prod', null, -1, true);
+    assert.equal(err.lost, true);
+    assert.match(err.message, /lost the migration lock/);
+    assert.match(err.message, /resumeMigration/);
+  });
+
+  test('TargetNotEmptyError names the keys and the way out (clearTarget)', () => {
+    const err = new TargetNotEmptyError(3, [{ key: 'a', slot: 1, group: 3 }, { key: 'b', slot: 2, group: 3 }]);
+    assert.equal(err.group, 3);
+    assert.equal(err.keys.length, 2);
+    assert.match(err.message, /group 3 already holds keys/);
+    assert.match(err.message, /a \(slot 1\), b \(slot 2\)/);
+    assert.match(err.message, /clearTarget/);
+  });
+
+  test('AckTimeoutError names the clients (at most 10) and says the job is kept', () => {
+    const clients = Array.from({ length: 12 }, (_, i) => `client${i}`);
+    const err = new AckTimeoutError(9, clients, 1000, 'pending');
+    assert.equal(err.version, 9);
+    assert.deepEqual(err.clients, clients);
+    assert.match(err.message, /12 client\(s\) did not acknowledge table version 9/);
+    assert.match(err.message, /client9, \.\.\. \(12 in all\)/);
+    assert.doesNotMatch(err.message, /client10/);
+    assert.match(err.message, /resumeMigration/);
+    assert.match(err.message, /abortMigration/);
+  });
+
+  test('MigrationStoppedError: abort is offered only before keys move; before a job, nothing changed', () => {
+    assert.match(new MigrationStoppedError('preparing').message, /abortMigration/);
+    assert.doesNotMatch(new MigrationStoppedError('migrating').message, /abortMigration/);
+    assert.match(new MigrationStoppedError('migrating').message, /resumeMigration/);
+    assert.equal(new MigrationStoppedError(null).phase, null);
+    assert.match(new MigrationStoppedError(null).message, /nothing was changed/);
   });
 });

@@ -1,0 +1,48 @@
+// Transient errors (a reconnect, a timeout, a loading or failing-over server)
+// are retried with backoff until a time budget runs out; others are not.
+import { performance } from "node:perf_hooks";
+import createDebug from "debug";
+
+const debug = createDebug("shardis:migrator");
+
+const BACKOFF_MS = [20, 50, 100, 200, 400, 800, 1000];
+
+/** Worth another try: the server or the link will likely be back (IOERR, LOADING, timeouts, reconnects, failover). */
+export function isTransient(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return /^(?:ERR Target instance replied with error: )?(?:IOERR|LOADING|TRYAGAIN|MASTERDOWN|BUSY\b)|timed? ?out|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|max retries per request|Stream isn't writeable/i.test(
+    error.message,
+  );
+}
+
+/** The wait before retry number `attempt` (0-based). */
+export function backoffMs(attempt: number): number {
+  return BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)]!;
+}
+
+export interface RetryBudget {
+  /** How long one step may keep failing with transient errors. */
+  readonly retryMs: number;
+  /** Throws when the run was stopped; called before each retry. */
+  readonly checkStopped: () => void;
+}
+
+/** Runs `op`, retrying transient errors with backoff for up to `budget.retryMs`; then (or for other errors) throws. */
+export async function retrying<T>(what: string, budget: RetryBudget, op: () => Promise<T>): Promise<T> {
+  const deadline = performance.now() + budget.retryMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      const wait = backoffMs(attempt);
+      if (!isTransient(error) || performance.now() + wait > deadline) throw error;
+      debug("%s: %s; retry %d in %d ms", what, (error as Error).message, attempt + 1, wait);
+      await sleep(wait);
+      budget.checkStopped();
+    }
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,361 @@
+// One migration job carried out, from whatever phase it stands in to the end
+// (DESIGN §5, migrator column). Each step is saved in the job before the
+// table is written, so a migrator killed anywhere leaves a job that
+// resumePoint() can place against the table; every table write is the
+// admin's compare-and-set.
+import { performance } from "node:perf_hooks";
+import type { Redis } from "ioredis";
+import createDebug from "debug";
+import { MigrationLockedError, MigrationStateError, MigrationStoppedError, VersionConflictError } from "../../errors.js";
+import { closeQuietly } from "../../coordinator/connection.js";
+import type { ClusterTable } from "../../topology/format.js";
+import { parseAddress, type MigrationState } from "../../topology/table.js";
+import { readRegistry } from "../registry.js";
+import type { TableChange } from "../table-write.js";
+import { waitForAcks, type AckStatus } from "./acks.js";
+import { fenceSet, killConnectionsOf } from "./fence.js";
+import { advance, withProgress, type MigrationJob, type MigrationPhase } from "./job.js";
+import { KeyMover, type PassCounts } from "./mover.js";
+import type { MigrationReport } from "./options.js";
+import { finishedMigration, planMigration, planState, withMigrationState, type PlanState, type ResumePoint } from "./plan.js";
+import { estimateKeys, etaMs, keysPerSec } from "./progress.js";
+import { backoffMs, isTransient, retrying, sleep, type RetryBudget } from "./retry.js";
+import type { Session } from "./session.js";
+import { flagsOfRuns, runsText, slotCount } from "./slot-set.js";
+import { fencePredecessors, migrateAuth, migratorName, openSource } from "./source-link.js";
+import { writeJob } from "./store.js";
+
+const debug = createDebug("shardis:migrator");
+
+/** Verification passes before giving up on keys that keep appearing on the source. */
+const MAX_VERIFY_PASSES = 5;
+/** Table writes lost to other writers (VersionConflictError) before giving up. */
+const MAX_TABLE_ATTEMPTS = 10;
+
+/** The table state each state written must come from. */
+const PREVIOUS: Record<MigrationState, PlanState> = { pending: "stable(from)", preparing: "pending", migrating: "preparing" };
+
+export class MigrationRun {
+  private readonly flags: Uint8Array;
+  private readonly started = performance.now();
+  private source: Redis | null = null;
+  private mover: KeyMover | null = null;
+  private movedThisRun = 0;
+  private moveMs = 0;
+  private estimate: number | null = null;
+  private waitingFor: readonly string[] = [];
+  private fenced = 0;
+  private verifyPasses = 0;
+  private largeKeys = 0;
+  /** The clients the pending wait saw (when this run did it). */
+  private pendingIds: readonly string[] = [];
+  private finalVersion = 0;
+  /** Transient errors are retried this long, stopping when the run must stop. */
+  private readonly budget: RetryBudget;
+
+  constructor(
+    private readonly session: Session,
+    private job: MigrationJob,
+    private readonly resumed: boolean,
+    private readonly cleared = 0,
+  ) {
+    this.flags = flagsOfRuns(job.slots);
+    this.budget = { retryMs: session.settings.retryMs, checkStopped: () => this.checkStopped() };
+  }
+
+  /** Carries the job out from `point` to the end; the job is deleted when done. */
+  async execute(point: ResumePoint): Promise<MigrationReport> {
+    try {
+      let { phase, written } = point;
+      this.emit();
+      for (;;) {
+        this.checkStopped();
+        switch (phase) {
+          case "pending": {
+            if (!written) await this.writeState("pending");
+            const pending = await this.waitAcks("pending");
+            this.pendingIds = [...pending.acked, ...pending.waitedOut];
+            // Recorded now: status() may remove their registry entries before the next wait.
+            await this.enter("preparing", { waitedOut: pending.waitedOut });
+            [phase, written] = ["preparing", false];
+            break;
+          }
+          case "preparing": {
+            if (!written) await this.writeState("preparing");
+            const waitedOut = fenceSet(this.job.waitedOut, this.pendingIds, await this.waitAcks("preparing"));
+            await this.fence(waitedOut);
+            await this.enter("migrating", { waitedOut });
+            [phase, written] = ["migrating", false];
+            break;
+          }
+          case "migrating":
+            if (!written) await this.writeState("migrating");
+            await this.moveKeys();
+            await this.enter("verifying");
+            [phase, written] = ["verifying", true];
+            break;
+          case "verifying":
+            await this.verify();
+            await this.enter("done");
+            [phase, written] = ["done", false];
+            break;
+          case "done":
+            if (!written) this.finalVersion = (await this.commit("stable(to)", "migrating", (t) => finishedMigration(t, this.job))).version;
+            else this.finalVersion = (await this.readTable()).version;
+            await this.saveJob(null);
+            debug("migration %s done: slots %s now on group %d (version %d)", this.job.id, runsText(this.job.slots), this.job.to, this.finalVersion);
+            return this.report();
+        }
+      }
+    } finally {
+      if (this.source !== null) await closeQuietly(this.source);
+    }
+  }
+
+  /** Throws when the run must stop: its signal fired, or its lock was lost. */
+  private checkStopped(): void {
+    const signal = this.session.settings.signal;
+    if (signal?.aborted) throw new MigrationStoppedError(this.job.phase, { cause: signal.reason });
+    this.session.lock.check();
+  }
+
+  /** The job in its next phase, saved. */
+  private async enter(phase: MigrationPhase, change: { waitedOut?: readonly string[] } = {}): Promise<void> {
+    await this.saveJob(advance(this.job, phase, Date.now(), change));
+    debug("migration %s: %s", this.job.id, phase);
+    this.emit();
+  }
+
+  /** Saves the job (null: deletes it), fenced by the lock. */
+  private async saveJob(job: MigrationJob | null): Promise<void> {
+    const { ctx, lock } = this.session;
+    const saved = await retrying("saving the job", this.budget, () => writeJob(ctx.coordinator, ctx.keys, lock.value, job));
+    if (!saved) {
+      lock.markLost("the job could not be saved: the lock is not ours");
+      throw new MigrationLockedError(ctx.cluster, null, -1, true);
+    }
+    if (job !== null) this.job = job;
+  }
+
+  /** Writes the table state of the job's phase, then records its version in the job. */
+  private async writeState(state: MigrationState): Promise<void> {
+    const { ctx } = this.session;
+    const table = await this.commit(state, PREVIOUS[state], (t) => {
+      // Starting: the slots must still be the source's, with no migration in the table.
+      if (state === "pending") planMigration(t, this.flags, this.job.to, ctx.cluster);
+      return withMigrationState(t, this.job, state);
+    });
+    await this.saveJob({ ...this.job, tableVersion: table.version, updatedAt: Date.now() });
+    debug("migration %s: table version %d says %s", this.job.id, table.version, state);
+  }
+
+  /**
+   * Moves the table from `previous` to `desired` with a compare-and-set,
+   * reading it again after a lost race; a table already at `desired` (a
+   * write whose answer was lost) is taken as done.
+   */
+  private async commit(desired: PlanState, previous: PlanState, change: (table: ClusterTable) => TableChange): Promise<ClusterTable> {
+    const { ctx, lock } = this.session;
+    for (let attempt = 0; ; attempt++) {
+      await retrying("renewing the lock", this.budget, () => lock.confirm());
+      const table = await this.readTable();
+      const state = planState(table, this.job);
+      if (state === desired) return table;
+      if (state !== previous) throw this.mismatch(table, state, `to write ${desired}`);
+      try {
+        return await ctx.writeTable(change(table), table.version);
+      } catch (error) {
+        if (attempt + 1 >= MAX_TABLE_ATTEMPTS || !(error instanceof VersionConflictError || isTransient(error))) throw error;
+        debug("table write (%s): %s; again", desired, (error as Error).message);
+        if (!(error instanceof VersionConflictError)) await sleep(backoffMs(attempt));
+      }
+    }
+  }
+
+  private async readTable(): Promise<ClusterTable> {
+    const { ctx } = this.session;
+    const table = await retrying("reading the table", this.budget, () => ctx.readTable());
+    if (table === null) throw new MigrationStateError(`cluster "${ctx.cluster}" has no slot table any more; the migration job ${this.job.id} cannot go on. Delete ${ctx.keys.migration}`);
+    return table;
+  }
+
+  private mismatch(table: ClusterTable, state: PlanState, doing: string): MigrationStateError {
+    return new MigrationStateError(
+      `the slot table changed under the migration (slots ${runsText(this.job.slots)} from group ${this.job.from} to group ${this.job.to}, ` +
+        `phase ${this.job.phase}): about ${doing}, table version ${table.version} says ${state}. Someone edited it? ` +
+        `The job is kept; check the table and the keys of these slots, then resumeMigration or abortMigration`,
+    );
+  }
+
+  /** Waits until every client acked the table of `phase` or was waited out. */
+  private async waitAcks(phase: "pending" | "preparing"): Promise<AckStatus> {
+    const { ctx, settings } = this.session;
+    const table = await this.readTable();
+    const state = planState(table, this.job);
+    if (state !== phase) throw this.mismatch(table, state, `to wait for acks of ${phase}`);
+    const waker = await this.session.waker();
+    const status = await waitForAcks({
+      version: table.version,
+      phase,
+      timeoutMs: settings.ackTimeoutMs,
+      read: () => retrying("reading the client registry", this.budget, () => readRegistry(ctx.coordinator, ctx.keys)),
+      sleep: (ms) => waker.sleep(ms, settings.signal ?? undefined),
+      checkStopped: () => this.checkStopped(),
+      onWaiting: (s) => {
+        this.waitingFor = s.waiting;
+        this.emit();
+      },
+    });
+    this.waitingFor = [];
+    debug("migration %s: version %d acked by %d clients, %d waited out", this.job.id, table.version, status.acked.length, status.waitedOut.length);
+    return status;
+  }
+
+  /** Kills on the source the connections of the clients that were waited out. */
+  private async fence(clientIds: readonly string[]): Promise<void> {
+    if (clientIds.length === 0) return;
+    const source = await this.openSource();
+    const killed = await retrying("fencing clients", this.budget, () => killConnectionsOf(source, clientIds));
+    this.fenced += killed;
+    debug("migration %s: killed %d connections of waited-out clients %s on group %d", this.job.id, killed, clientIds.join(", "), this.job.from);
+  }
+
+  /** The move's pass over the source, from the job's cursor. */
+  private async moveKeys(): Promise<void> {
+    const table = await this.readTable();
+    const source = await this.openSource();
+    let owned = 0;
+    for (let slot = 0; slot < table.owner.length; slot++) if (table.owner[slot] === this.job.from) owned++;
+    const dbsize = await retrying("DBSIZE", this.budget, () => source.dbsize());
+    this.estimate = this.job.moved + estimateKeys(dbsize, slotCount(this.job.slots), owned);
+    const counts = await this.pass(this.job.cursor);
+    debug("migration %s: pass moved %d keys (%d busy) of %d found", this.job.id, counts.moved, counts.busy, counts.found);
+  }
+
+  /** Full passes over the source until one finds no key of the slots. */
+  private async verify(): Promise<void> {
+    for (let pass = 1; ; pass++) {
+      if (pass > MAX_VERIFY_PASSES) {
+        throw new MigrationStateError(
+          `keys of slots ${runsText(this.job.slots)} keep appearing on group ${this.job.from} after ${MAX_VERIFY_PASSES} passes moving them: ` +
+            `something still writes there (a client that does not follow the coordinator, or a fromGroups client?). Stop it, then resumeMigration`,
+        );
+      }
+      const counts = await this.pass("0");
+      this.verifyPasses = pass;
+      if (counts.found === 0) return;
+      debug("migration %s: verification pass %d found %d keys (moved %d)", this.job.id, pass, counts.found, counts.moved);
+    }
+  }
+
+  /** One pass over the source from `cursor`, saving the job after every step. */
+  private async pass(cursor: string): Promise<PassCounts> {
+    const mover = await this.keyMover();
+    const base = { scanned: this.job.scanned, moved: this.job.moved, busy: this.job.busy };
+    const movedBefore = this.movedThisRun;
+    const msBefore = this.moveMs;
+    const started = performance.now();
+    const largeBefore = this.largeKeys;
+    return mover.pass(cursor, async (at, counts) => {
+      this.largeKeys = largeBefore + counts.large;
+      this.movedThisRun = movedBefore + counts.moved;
+      this.moveMs = msBefore + performance.now() - started;
+      const progress = { cursor: at, scanned: base.scanned + counts.scanned, moved: base.moved + counts.moved, busy: base.busy + counts.busy };
+      await this.saveJob(withProgress(this.job, progress, Date.now()));
+      this.emit();
+    });
+  }
+
+  private async keyMover(): Promise<KeyMover> {
+    if (this.mover !== null) return this.mover;
+    const { ctx, settings } = this.session;
+    const table = await this.readTable();
+    const target = table.groups.find((g) => g.id === this.job.to);
+    if (target === undefined) throw new MigrationStateError(`group ${this.job.to}, receiving the migration, is not in the table any more`);
+    this.mover = new KeyMover({
+      source: await this.openSource(),
+      target: parseAddress(target.master, `group ${target.id}: master`),
+      auth: migrateAuth(ctx.probe.redisOptions),
+      db: ctx.probe.redisOptions.db ?? 0,
+      flags: this.flags,
+      budgetMs: settings.batchMs,
+      maxKeys: settings.maxBatchKeys,
+      largeKeyBytes: settings.largeKeyBytes,
+      largeKeyTimeoutMs: settings.largeKeyTimeoutMs,
+      migrateTimeoutMs: settings.migrateTimeoutMs,
+      retryMs: settings.retryMs,
+      checkStopped: () => this.checkStopped(),
+      checkLock: () => this.session.lock.ensure(),
+    });
+    return this.mover;
+  }
+
+  private async openSource(): Promise<Redis> {
+    if (this.source !== null) return this.source;
+    const { ctx, settings } = this.session;
+    const table = await this.readTable();
+    const group = table.groups.find((g) => g.id === this.job.from);
+    if (group === undefined) throw new MigrationStateError(`group ${this.job.from}, giving the migration's slots, is not in the table any more`);
+    const name = migratorName(ctx.cluster);
+    const source = await retrying("connecting to the source", this.budget, () => openSource(group, {
+      redisOptions: ctx.probe.redisOptions,
+      connectTimeoutMs: ctx.probe.timeoutMs,
+      commandTimeoutMs: 2 * Math.max(settings.migrateTimeoutMs, settings.largeKeyTimeoutMs) + ctx.probe.timeoutMs,
+      name,
+    }));
+    try {
+      await retrying("fencing earlier migrators", this.budget, () => fencePredecessors(source, name));
+    } catch (error) {
+      await closeQuietly(source);
+      throw error;
+    }
+    this.source = source;
+    return source;
+  }
+
+  private emit(): void {
+    const onProgress = this.session.settings.onProgress;
+    if (onProgress === null) return;
+    const job = this.job;
+    const perSec = keysPerSec(this.movedThisRun, this.moveMs);
+    try {
+      onProgress({
+        id: job.id,
+        phase: job.phase,
+        slots: job.slots,
+        from: job.from,
+        to: job.to,
+        scanned: job.scanned,
+        moved: job.moved,
+        busy: job.busy,
+        keysPerSec: perSec,
+        etaMs: job.phase === "migrating" && this.estimate !== null ? etaMs(this.estimate, job.moved, perSec) : null,
+        waitingFor: this.waitingFor,
+      });
+    } catch (error) {
+      debug("onProgress threw: %s", (error as Error).message);
+    }
+  }
+
+  private report(): MigrationReport {
+    const job = this.job;
+    return {
+      id: job.id,
+      slots: job.slots,
+      from: job.from,
+      to: job.to,
+      moved: job.moved,
+      busy: job.busy,
+      scanned: job.scanned,
+      cleared: this.cleared,
+      waitedOut: job.waitedOut,
+      fencedConnections: this.fenced,
+      verifyPasses: this.verifyPasses,
+      largeKeys: this.largeKeys,
+      tableVersion: this.finalVersion,
+      ms: Math.round(performance.now() - this.started),
+      keysPerSec: keysPerSec(this.movedThisRun, this.moveMs),
+      resumed: this.resumed,
+    };
+  }
+}
