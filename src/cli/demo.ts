@@ -1,10 +1,14 @@
-// `shardis demo`: starts throwaway redis-server groups, routes a bounded load
-// through one ShardedRedis, and proves from the servers' own data that every
-// acknowledged INCR was counted exactly once and every key sits on the group
-// that owns its slot. Uses only the public API (../index.js, ../testing).
+// `shardis demo`: starts throwaway redis-server processes (a coordinator and
+// N groups), routes a bounded load through one ShardedRedis that follows the
+// coordinator, moves slots to the last group while the load runs (a live
+// migration), and proves from the servers' own data that every acknowledged
+// INCR was counted exactly once and every key sits on the group that owns its
+// slot. Uses only the public API (../index.js, ../admin, ../testing).
 import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
 import { ShardedRedis, slotOf } from "../index.js";
+import { ShardisAdmin, type MigrationReport } from "../admin/index.js";
+import { evenSlotRanges } from "../topology/table.js";
 import { RedisServerNotFoundError, startRedisServers, type RedisServer } from "../testing/index.js";
 import { parseInteger } from "./args.js";
 import type { CliContext } from "./context.js";
@@ -34,10 +38,11 @@ type Log = DemoOptions["log"];
 export function registerDemo(program: Command, ctx: CliContext): void {
   program
     .command("demo")
-    .summary("route a load over N local redis-servers and check nothing is lost")
+    .summary("route a load over N local groups, move slots live, check nothing is lost")
     .description(
-      "start N local redis-server processes on free loopback ports, send --ops INCRs plus MSET/MGET batches " +
-        "through one ShardedRedis, and check that every acknowledged write is counted. Needs redis-server on PATH (or SHARDIS_REDIS_SERVER)",
+      "start a local coordinator and N redis-server groups on free loopback ports, send --ops INCRs plus MSET/MGET batches " +
+        "through one ShardedRedis while slots move to the last group (a live migration), and check that every acknowledged " +
+        "write is counted. Needs redis-server on PATH (or SHARDIS_REDIS_SERVER)",
     )
     // It starts its own servers and needs no coordinator: the global options do not apply.
     .configureHelp({ showGlobalOptions: false })
@@ -59,7 +64,11 @@ interface LoadResult {
   error: Error | undefined;
   stoppedBy: "time limit" | "signal" | "error" | undefined;
   seconds: number;
+  /** INCRs acknowledged while the migration ran. */
+  ackedDuringMigration: number;
 }
+
+const CLUSTER = "demo";
 
 /** Runs the demo; resolves to the process exit code (0 ok, 1 failed, 130 interrupted). */
 export async function runDemo(options: DemoOptions): Promise<number> {
@@ -75,20 +84,31 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   process.on("SIGTERM", onSignal);
   let servers: RedisServer[] = [];
   let client: ShardedRedis | undefined;
+  let admin: ShardisAdmin | undefined;
   try {
-    log(`starting ${options.groups} redis-server processes on free loopback ports...`);
-    servers = await startRedisServers(options.groups);
-    log(`servers: ${servers.map((server) => server.address).join(" ")}`);
+    log(`starting a coordinator and ${options.groups} redis-server groups on free loopback ports...`);
+    const [coordinator, ...groupServers] = await startRedisServers(options.groups + 1);
+    servers = [coordinator!, ...groupServers];
+    log(`coordinator: ${coordinator!.address}`);
+    log(`servers: ${groupServers.map((server) => server.address).join(" ")}`);
     if (abort.signal.aborted) return 130;
+    const groups = groupServers.map((server, i) => ({ id: i + 1, master: server.address }));
+    admin = new ShardisAdmin({ coordinator: `redis://${coordinator!.address}`, cluster: CLUSTER });
+    // The last group starts empty: the live migration gives it its share while the load runs.
+    const owners = groups.length > 1 ? groups.slice(0, -1) : groups;
+    await admin.initCluster({ groups, slots: evenSlotRanges(owners.map((g) => g.id)) });
+    log(`cluster ${CLUSTER}: ${owners.length} group(s) own the slots${groups.length > 1 ? `; group ${groups.length} starts empty` : ""}`);
     client = new ShardedRedis({
-      groups: servers.map((server, i) => ({ id: i + 1, master: server.address })),
+      coordinator: `redis://${coordinator!.address}`,
+      cluster: CLUSTER,
+      refreshMs: 200,
       // disconnectTimeout: once the servers are gone (Ctrl-C), ioredis would otherwise
       // keep the process alive for 2 s waiting for sockets that already closed.
       redisOptions: { commandTimeout: COMMAND_TIMEOUT_MS, disconnectTimeout: 200 },
     });
     client.on("error", () => {}); // a failed command stops the load and is reported below
     await client.connect();
-    return await demonstrate(client, options, abort.signal);
+    return await demonstrate(client, admin, groups.length, options, abort.signal);
   } catch (error) {
     if (abort.signal.aborted) return 130;
     if (error instanceof RedisServerNotFoundError) log(error.message);
@@ -98,37 +118,81 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     if (client !== undefined) await closeClient(client, abort.signal.aborted);
+    await admin?.close().catch(() => undefined);
     await Promise.all(servers.map((server) => server.stop()));
     if (servers.length > 0) log(`stopped ${servers.length} redis-server processes`);
   }
 }
 
-async function demonstrate(client: ShardedRedis, options: DemoOptions, signal: AbortSignal): Promise<number> {
+async function demonstrate(client: ShardedRedis, admin: ShardisAdmin, groupCount: number, options: DemoOptions, signal: AbortSignal): Promise<number> {
   const { log } = options;
   const counters = Math.min(MAX_COUNTERS, options.ops);
   log(`sending ${options.ops} INCRs over ${counters} counter keys, plus MSET/MGET batches, at most ${MAX_IN_FLIGHT} in flight`);
   const expected = new Uint32Array(counters);
   const timeLimitMs = options.timeLimitMs ?? TIME_LIMIT_MS;
-  const load = await runLoad(client, options.ops, timeLimitMs, expected, signal);
-  if (load.stoppedBy === "signal") return 130;
-  const commands = load.acked + 2 * load.batches;
+  const migration: { running: boolean; reports: MigrationReport[]; error: Error | undefined } = { running: false, reports: [], error: undefined };
+  const progress = { acked: 0, done: false };
+  const load = runLoad(client, options.ops, timeLimitMs, expected, signal, migration, progress).finally(() => (progress.done = true));
+  let migrated: Promise<void> = Promise.resolve();
+  if (groupCount > 1) {
+    // Once a tenth of the load is acknowledged, rebalance onto every group: slots move to the empty one while writes go on.
+    await untilOrAborted(() => progress.acked >= options.ops / 10 || progress.done, signal);
+    migration.running = true;
+    log(`migrating: rebalancing the slots over all ${groupCount} groups while the load runs...`);
+    migrated = admin
+      .rebalance({ signal, ackTimeoutMs: 10_000 })
+      .then((reports) => void migration.reports.push(...reports))
+      .catch((error: Error) => void (migration.error = error))
+      .finally(() => (migration.running = false));
+  }
+  const [result] = await Promise.all([load, migrated]);
+  if (result.stoppedBy === "signal" || signal.aborted) return 130;
+  const commands = result.acked + 2 * result.batches;
   log(
-    `load: ${load.acked} INCRs and ${load.batches} MSET/MGET batches of ${BATCH_KEYS} keys in ` +
-      `${load.seconds.toFixed(2)} s (${Math.round(commands / load.seconds)} commands/s)` +
-      (load.stoppedBy === "time limit" ? `; stopped early by the ${timeLimitMs / 1000} s time limit` : ""),
+    `load: ${result.acked} INCRs and ${result.batches} MSET/MGET batches of ${BATCH_KEYS} keys in ` +
+      `${result.seconds.toFixed(2)} s (${Math.round(commands / result.seconds)} commands/s)` +
+      (result.stoppedBy === "time limit" ? `; stopped early by the ${timeLimitMs / 1000} s time limit` : ""),
   );
-  if (load.error !== undefined) {
-    log(`FAILED: a command failed, so the load stopped: ${load.error.message}`);
+  if (migration.error !== undefined) {
+    log(`FAILED: the migration failed: ${migration.error.message}`);
+    return 1;
+  }
+  if (groupCount > 1) {
+    const moved = migration.reports.reduce((n, r) => n + r.moved, 0);
+    const slots = migration.reports.reduce((n, r) => n + r.slots.reduce((m, [a, b]) => m + b - a + 1, 0), 0);
+    log(`migration: ${slots} slots in ${migration.reports.length} moves, ${moved} keys moved; ${result.ackedDuringMigration} INCRs acknowledged while it ran`);
+  }
+  if (result.error !== undefined) {
+    log(`FAILED: a command failed, so the load stopped: ${result.error.message}`);
     return 1;
   }
   const misplaced = await printGroups(client, log);
-  return verify(client, expected, load, misplaced, log);
+  return verify(client, expected, result, misplaced, log);
 }
 
-async function runLoad(client: ShardedRedis, ops: number, timeLimitMs: number, expected: Uint32Array, signal: AbortSignal): Promise<LoadResult> {
+/** Resolves once `ready()` is true (checked every 10 ms) or the signal aborts. */
+function untilOrAborted(ready: () => boolean, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (!ready() && !signal.aborted) return;
+      clearInterval(timer);
+      resolve();
+    }, 10);
+  });
+}
+
+async function runLoad(
+  client: ShardedRedis,
+  ops: number,
+  timeLimitMs: number,
+  expected: Uint32Array,
+  signal: AbortSignal,
+  migration: { readonly running: boolean },
+  progress: { acked: number },
+): Promise<LoadResult> {
   const started = performance.now();
   const deadline = started + timeLimitMs;
-  const result: LoadResult = { acked: 0, batches: 0, batchMismatches: 0, error: undefined, stoppedBy: undefined, seconds: 0 };
+  const result: LoadResult = { acked: 0, batches: 0, batchMismatches: 0, error: undefined, stoppedBy: undefined, seconds: 0, ackedDuringMigration: 0 };
   let next = 0;
   const worker = async () => {
     while (next < ops && result.stoppedBy === undefined) {
@@ -140,6 +204,8 @@ async function runLoad(client: ShardedRedis, ops: number, timeLimitMs: number, e
       try {
         await client.incr(counterKey(counter));
         result.acked++;
+        progress.acked++;
+        if (migration.running) result.ackedDuringMigration++;
         expected[counter]!++;
         if (i % BATCH_EVERY === BATCH_EVERY - 1) await batch(client, i, result);
       } catch (error) {

@@ -54,15 +54,18 @@ async function refused(port: number): Promise<boolean> {
   }
 }
 
-test("shardis demo routes the load over 3 groups and loses nothing", { skip: notBuilt }, async () => {
-  const run = await runCli(["demo", "--ops", "2000"]);
+test("shardis demo routes the load over 3 groups, moves slots to the empty one while it runs, and loses nothing", { skip: notBuilt }, async () => {
+  const run = await runCli(["demo", "--ops", "5000"]);
   assert.equal(run.code, 0, `exit code\n${run.stdout}${run.stderr}`);
-  assert.match(run.stdout, /^OK: 2000 acknowledged writes, 2000 counted, 0 lost$/m);
+  assert.match(run.stdout, /^OK: 5000 acknowledged writes, 5000 counted, 0 lost$/m);
   assert.match(run.stdout, /^routing: every key is on the group that owns its slot$/m);
-  const ports = serverPorts(run.stdout);
-  assert.equal(ports.length, 3, run.stdout);
+  const during = /^migration: 341 slots in \d+ moves, \d+ keys moved; (\d+) INCRs acknowledged while it ran$/m.exec(run.stdout);
+  assert.ok(during, run.stdout);
+  assert.ok(Number(during[1]) > 0, 'writes were acknowledged while the slots moved');
+  const ports = [...serverPorts(run.stdout), Number(/^coordinator: 127\.0\.0\.1:(\d+)$/m.exec(run.stdout)?.[1])];
+  assert.equal(ports.length, 4, run.stdout);
   assert.equal(run.stdout.match(/^group \d+ /gm)?.length, 3, "one line per group");
-  assert.match(run.stdout, /^stopped 3 redis-server processes$/m);
+  assert.match(run.stdout, /^stopped 4 redis-server processes$/m);
   for (const port of ports) assert.ok(await refused(port), `redis-server on port ${port} still answers after the demo`);
 });
 
@@ -77,7 +80,7 @@ test("shardis demo --groups 2 stops cleanly on SIGINT with exit code 130", { ski
   assert.ok(signalled, `the load never started\n${run.stdout}${run.stderr}`);
   assert.equal(run.code, 130, `exit code\n${run.stdout}${run.stderr}`);
   assert.doesNotMatch(run.stdout, /^OK:/m);
-  assert.match(run.stdout, /^stopped 2 redis-server processes$/m);
+  assert.match(run.stdout, /^stopped 3 redis-server processes$/m);
   const ports = serverPorts(run.stdout);
   assert.equal(ports.length, 2, run.stdout);
   for (const port of ports) assert.ok(await refused(port), `redis-server on port ${port} still answers after SIGINT`);
