@@ -82,6 +82,25 @@ export class GroupConnection {
     );
   }
 
+  /**
+   * Fails the commands waiting in ioredis' offline queue (routed while the
+   * connection was down, not sent yet). Used when the lease on the table
+   * runs out: sent after a reconnect, they could land after their slot moved.
+   */
+  failQueued(error: Error): number {
+    const internals = this.redis as unknown as { offlineQueue?: { length: number; shift(): { command: Command } | undefined }; resetOfflineQueue?(): void };
+    const queue = internals.offlineQueue;
+    if (!queue || queue.length === 0 || typeof internals.resetOfflineQueue !== "function") return 0;
+    internals.resetOfflineQueue();
+    let failed = 0;
+    let item;
+    while ((item = queue.shift())) {
+      item.command.reject(error);
+      failed++;
+    }
+    return failed;
+  }
+
   /** Why a command cannot be sent to this group now, or null when it can. */
   refusal(): GroupUnavailableError | null {
     if (this.isClosed()) return this.closedError();

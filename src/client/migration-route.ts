@@ -20,6 +20,8 @@ export interface Route {
 export interface MigrationHooks {
   /** Routes a command again, by the table current now (after this route was retired). */
   reroute(command: Command): void;
+  /** True while the client's lease on its table holds (or it serves stale tables by choice). */
+  leaseHolds(): boolean;
   /** How long a command may wait in preparing, or retry MIGRATE, before it fails. */
   readonly waitMs: number;
   /** MIGRATE's own timeout, in ms (the source waits this long for the target). */
@@ -36,6 +38,9 @@ interface Waiter {
 }
 
 const BACKOFF_MS = [10, 25, 50, 100, 200, 400];
+
+/** Commands (or transactions) whose MIGRATE failed: when they give up, and how many tries so far. */
+const retryDeadlines = new WeakMap<object, { deadline: number; attempt: number }>();
 
 /**
  * The slots of one migration in state preparing or migrating, as one route
@@ -75,21 +80,33 @@ export class MigrationRoute implements Route {
   }
 
   send(command: Command): void {
-    this.prepare(keysOf(command)).then(
+    this.prepare(keysOf(command), command).then(
       (group) => (group === null ? this.hooks.reroute(command) : group.send(command)),
       (error: Error) => command.reject(error),
     );
   }
 
   /**
-   * Readies `keys` for a command: resolves with the group to send it to
-   * (the target, once the keys are there), or null when the table moved on
-   * and the command must be routed again.
+   * Readies `keys` for a command (`owner`: the command or transaction, for
+   * its retry deadline): resolves with the group to send it to (the target,
+   * once the keys are there), or null when it must go back through the
+   * router — the table moved on, the lease ran out, or a MIGRATE failed and
+   * is to be retried by the table current then (DESIGN §5).
    */
-  prepare(keys: readonly Arg[]): Promise<GroupConnection | null> {
-    if (this.retired) return Promise.resolve(null);
+  async prepare(keys: readonly Arg[], owner: object): Promise<GroupConnection | null> {
+    if (this.retired) return null;
     if (this.migration.state === "preparing") return this.hold();
-    return this.moveKeys(keys).then(() => this.targetGroup);
+    const moved = await this.moveKeys(keys, owner);
+    // The next request (the command on the target) goes only under the table
+    // it was routed by and a valid lease (test/sim's STALE_SECOND_LEG).
+    if (!moved || !this.current()) return null;
+    retryDeadlines.delete(owner);
+    return this.targetGroup;
+  }
+
+  /** True while this route's table is the client's and its lease holds. */
+  private current(): boolean {
+    return !this.retired && this.hooks.leaseHolds();
   }
 
   /** A newer table was applied: held commands go back through the router. */
@@ -131,37 +148,49 @@ export class MigrationRoute implements Route {
     this.armTimer();
   }
 
-  /** MIGRATE the keys to the target; retried with backoff on transient errors until waitMs runs out. */
-  private async moveKeys(keys: readonly Arg[]): Promise<void> {
-    if (keys.length === 0) return;
+  /**
+   * MIGRATE the keys to the target. True when they are there; false when
+   * the command must go back through the router: after a transient error
+   * (retried by the table current then, until its deadline), or when the
+   * route stopped being current before a BUSYKEY clean-up.
+   */
+  private async moveKeys(keys: readonly Arg[], owner: object): Promise<boolean> {
+    if (keys.length === 0) return true;
     // The same key twice in one MIGRATE ... KEYS fails the whole call with BUSYKEY.
     const args = dedupe(keys);
-    const deadline = performance.now() + this.hooks.waitMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.migrateOnce(args);
-        return;
-      } catch (error) {
-        const message = (error as Error).message;
-        if (isBusyKey(message)) return this.resolveBusy(args);
-        if (!isTransient(error as Error) || performance.now() + backoff(attempt) > deadline) throw error;
-        debug("MIGRATE retry %d: %s", attempt + 1, message);
-        await sleep(backoff(attempt));
+    try {
+      await this.migrateOnce(args);
+      return true;
+    } catch (error) {
+      const message = (error as Error).message;
+      if (isBusyKey(message)) return this.resolveBusy(args);
+      let retry = retryDeadlines.get(owner);
+      if (retry === undefined) retryDeadlines.set(owner, (retry = { deadline: performance.now() + this.hooks.waitMs, attempt: 0 }));
+      const wait = backoff(retry.attempt++);
+      if (!isTransient(error as Error) || performance.now() + wait > retry.deadline) {
+        retryDeadlines.delete(owner);
+        throw error;
       }
+      debug("MIGRATE failed (%s); routing again in %d ms", message, wait);
+      await sleep(wait);
+      return false;
     }
   }
 
   /** BUSYKEY: some key is on both sides. Move the keys one by one; where the target has one, it wins. */
-  private async resolveBusy(keys: readonly Arg[]): Promise<void> {
+  private async resolveBusy(keys: readonly Arg[]): Promise<boolean> {
     for (const key of keys) {
       try {
         await this.migrateOnce([key]);
       } catch (error) {
         if (!isBusyKey((error as Error).message)) throw error;
+        // The DEL is a request of its own: only under this route's table and a valid lease.
+        if (!this.current()) return false;
         debug("BUSYKEY %s: the target's copy wins; deleting the source's", String(key));
         await this.run(this.source, "del", [key]);
       }
     }
+    return true;
   }
 
   private migrateOnce(keys: readonly Arg[]): Promise<unknown> {

@@ -186,7 +186,7 @@ export class ShardedMulti extends ShardedPipeline {
     }
     if (route instanceof MigrationRoute) {
       // Held while preparing, keys moved first while migrating; routed again if the table moved on.
-      return route.prepare(keys).then(
+      return route.prepare(keys, this).then(
         (group) => (group === null ? this.run() : this.runOn(group)),
         (error: Error) => this.fail(error),
       );

@@ -71,7 +71,11 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
     this.clientId = setup.clientId;
     this.options = { keyPrefix: setup.keyPrefix, showFriendlyErrorStack: setup.showFriendlyErrorStack };
     this.router = setup.router;
-    const migration = setup.follow && { ...setup.follow.migration, reroute: (command: Command) => void this.sendCommand(command) };
+    const migration = setup.follow && {
+      ...setup.follow.migration,
+      reroute: (command: Command) => void this.sendCommand(command),
+      leaseHolds: () => this.gate?.open() ?? true,
+    };
     this.pool = new GroupPool(setup.connections, setup.enableAutoPipelining ? new WriteCoalescer() : null, migration ?? null);
     this.table = setup.table;
     if (setup.table !== null) this.pool.apply(setup.table);
@@ -86,7 +90,7 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
         refreshMs: follow.refreshMs,
         apply: (table) => this.applyTable(table),
         onLease: () => this.gate?.release(),
-        onStale: () => this.events.emit("stale"),
+        onStale: () => this.leaseRanOut(),
         onError: (error) => this.emitError(error),
       });
       this.topology = topology;
@@ -296,6 +300,29 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
     await Promise.all(removed.map((c) => this.pool.retire(c)));
   }
 
+  /**
+   * The lease ran out: commands routed while a group was down and still
+   * waiting in its offline queue are failed, not sent after a reconnect
+   * (the migrator may by then have moved their slots; DESIGN §5).
+   */
+  private leaseRanOut(): void {
+    if (this.gate?.open() === true) {
+      this.events.emit("stale"); // 'serve': keep going, queued commands included
+      return;
+    }
+    const version = this.table?.version ?? 0;
+    for (const group of this.pool.all()) {
+      const failed = group.failQueued(
+        new StaleTopologyError(
+          `group ${group.id} was unreachable when the lease on slot table version ${version} ran out; the command was not sent (it may be retried)`,
+          version,
+        ),
+      );
+      if (failed > 0) debug("lease ran out: %d queued commands for group %d failed", failed, group.id);
+    }
+    this.events.emit("stale");
+  }
+
   private firstTable(): Promise<void> {
     const topology = this.topology!;
     return new Promise((resolve, reject) => {
@@ -341,7 +368,7 @@ interface ClientSetup {
     refreshMs: number;
     policy: StaleTopologyPolicy;
     staleWaitMs: number;
-    migration: Omit<MigrationHooks, "reroute">;
+    migration: Omit<MigrationHooks, "reroute" | "leaseHolds">;
   };
   lazyConnect?: boolean;
   connections: ConnectionSource;

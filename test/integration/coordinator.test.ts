@@ -367,6 +367,30 @@ describe('the lease', () => {
     assert.equal(await to(servers[1]!).get(k), 'after restart');
   });
 
+  test('commands queued for a group that is down are failed, not sent later, when the lease runs out', async () => {
+    const { own, ownCoordinator, cluster } = await coordinatorOfItsOwn();
+    const [group] = await startRedisServers(1);
+    await writeTable(ownCoordinator, cluster, 2, { groups: [{ id: 1, master: group!.address }] });
+    const client = new ShardedRedis({ coordinator: `redis://${own.address}`, cluster, refreshMs: 100, leaseMs: 800, staleWaitMs: 300 });
+    client.on('error', () => {});
+    made.push(client);
+    await client.connect();
+    await until(2000, 'version 2', () => client.slotTable.version === 2);
+    const k = key();
+    await group!.stop();
+    await sleep(100);
+    const queued = client.set(k, 'must not land later'); // the lease holds: queued until the group is back
+    await own.stop(); // no more confirmations: the lease runs out
+    const { error } = await rejection(queued);
+    assert.ok(error instanceof StaleTopologyError, String(error));
+    assert.match(error.message, /was not sent/);
+    await group!.restart();
+    const check = direct(group!);
+    raw.push(check);
+    await sleep(300);
+    assert.equal(await check.exists(k), 0, 'the queued SET never reached the group');
+  });
+
   test("onStaleTopology: 'serve' keeps serving from the last table", async () => {
     const { own, ownCoordinator, cluster } = await coordinatorOfItsOwn();
     const client = new ShardedRedis({ coordinator: `redis://${own.address}`, cluster, refreshMs: 100, leaseMs: 500, onStaleTopology: 'serve' });

@@ -568,6 +568,7 @@ describe('migrating slots with their keys while clients write', () => {
     assert.ok(report.fencedConnections >= 1, `${report.fencedConnections} connections killed`);
     assert.ok(ms >= 1500, `waited ${ms} ms for the lease (2000 ms + margin) to run out`);
     assert.deepEqual(await connectionsNamed(onGroup[0]!, `shardis:${clientId}`), [], 'no connection of it left on the source');
+    assert.deepEqual(await connectionsNamed(onGroup[1]!, `shardis:${clientId}`), [], 'nor on the target');
 
     child.kill('SIGCONT');
     const seen = messages.length;

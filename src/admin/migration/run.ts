@@ -11,6 +11,7 @@ import { closeQuietly } from "../../coordinator/connection.js";
 import type { ClusterTable } from "../../topology/format.js";
 import { parseAddress, type MigrationState } from "../../topology/table.js";
 import { readRegistry } from "../registry.js";
+import { withMaster } from "../group-probe.js";
 import type { TableChange } from "../table-write.js";
 import { waitForAcks, type AckStatus } from "./acks.js";
 import { fenceSet, killConnectionsOf } from "./fence.js";
@@ -211,13 +212,25 @@ export class MigrationRun {
     return status;
   }
 
-  /** Kills on the source the connections of the clients that were waited out. */
+  /**
+   * Kills the connections of the clients that were waited out, on the source
+   * and on the target: a MIGRATE or a BUSYKEY DEL such a client sent to the
+   * source, or a write it sent to the target, must not land after keys move
+   * (on the target it could land after the slots move back; test/sim's
+   * KILL_SOURCE_ONLY shows the lost write).
+   */
   private async fence(clientIds: readonly string[]): Promise<void> {
     if (clientIds.length === 0) return;
     const source = await this.openSource();
-    const killed = await retrying("fencing clients", this.budget, () => killConnectionsOf(source, clientIds));
-    this.fenced += killed;
-    debug("migration %s: killed %d connections of waited-out clients %s on group %d", this.job.id, killed, clientIds.join(", "), this.job.from);
+    const killed = await retrying("fencing clients on the source", this.budget, () => killConnectionsOf(source, clientIds));
+    const table = await this.readTable();
+    const target = table.groups.find((g) => g.id === this.job.to);
+    if (target === undefined) throw new MigrationStateError(`group ${this.job.to}, receiving the migration, is not in the table any more`);
+    const onTarget = await retrying("fencing clients on the target", this.budget, () =>
+      withMaster(target, this.session.ctx.probe, (redis) => killConnectionsOf(redis, clientIds)),
+    );
+    this.fenced += killed + onTarget;
+    debug("migration %s: killed %d + %d connections of waited-out clients %s on groups %d and %d", this.job.id, killed, onTarget, clientIds.join(", "), this.job.from, this.job.to);
   }
 
   /** The move's pass over the source, from the job's cursor. */
