@@ -35,6 +35,7 @@
 //   copies, the command on the target) only under a valid lease and the
 //   table it was routed by, else it goes back through the router (STALE_SECOND_LEG).
 // DESIGN already says that a retried command is routed again (STALE_RETRY).
+// The code follows all of these; docs/migration.md lists them.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSeed, sweep, report } from '../sim/run.js';
