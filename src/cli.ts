@@ -10,10 +10,12 @@ import { DEFAULT_CLUSTER, DEFAULT_COORDINATOR, EXIT_FAILED, EXIT_OK, EXIT_USAGE,
 import { registerDemo } from "./cli/demo.js";
 import { registerGroup } from "./cli/group.js";
 import { registerInit } from "./cli/init.js";
+import { registerMigrate } from "./cli/migrate.js";
 import { registerRebalance } from "./cli/rebalance.js";
 import { registerSandbox } from "./cli/sandbox.js";
 import { registerSlots } from "./cli/slots.js";
 import { registerStatus } from "./cli/status.js";
+import type { Terminal } from "./cli/progress.js";
 
 const HELP_AFTER = `
 Environment:
@@ -35,7 +37,12 @@ export async function main(argv: string[]): Promise<number> {
     err: (line) => void process.stderr.write(`${line}\n`),
     exitCode: EXIT_OK,
     hints: new Map(),
+    terminal: stdoutTerminal(),
   };
+  // `shardis … | head`: a reader that went away is no failure of the command.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+  });
   const program = buildProgram(ctx);
   try {
     await program.parseAsync(argv, { from: "user" });
@@ -72,8 +79,15 @@ function buildProgram(ctx: CliContext): Command {
   registerGroup(program, ctx);
   registerSlots(program, ctx);
   registerRebalance(program, ctx);
+  registerMigrate(program, ctx);
   registerDemo(program, ctx);
   return program;
+}
+
+/** stdout, when it is a terminal that can redraw a line (progress bars); null for pipes and files. */
+function stdoutTerminal(): Terminal | null {
+  if (process.stdout.isTTY !== true || process.env.TERM === "dumb") return null;
+  return { write: (text) => void process.stdout.write(text), columns: () => process.stdout.columns || 80 };
 }
 
 /** A ShardisError prints its message and code; other errors their message (with the stack when it looks like a bug, or DEBUG is set). */

@@ -6,6 +6,7 @@ import IORedis, { type Redis } from "ioredis";
 import { ShardisAdmin } from "../admin/index.js";
 import { closeQuietly } from "../coordinator/connection.js";
 import { CoordinatorUnavailableError } from "../errors.js";
+import type { Terminal } from "./progress.js";
 
 /** Exit codes: 0 ok, 1 the command failed, 2 bad usage, 130 interrupted. */
 export const EXIT_OK = 0;
@@ -29,6 +30,8 @@ export interface CliContext {
    * command line's words (the errors speak of the library's options).
    */
   hints: Map<string, string>;
+  /** stdout when it is a terminal (progress bars are drawn there); null when it is a pipe or a file. */
+  terminal: Terminal | null;
 }
 
 export interface GlobalOptions {
@@ -50,14 +53,18 @@ export function globalOptions(command: Command): GlobalOptions {
  * closes it whatever happens. The coordinator connection is the CLI's own:
  * one connection attempt, bounded in time, so a coordinator that is away is
  * a CoordinatorUnavailableError within seconds rather than reconnects forever.
+ * `use` also gets that connection, for reads the admin has no method for.
  */
-export async function withAdmin<T>(command: Command, use: (admin: ShardisAdmin, globals: GlobalOptions) => Promise<T>): Promise<T> {
+export async function withAdmin<T>(
+  command: Command,
+  use: (admin: ShardisAdmin, globals: GlobalOptions, coordinator: Redis) => Promise<T>,
+): Promise<T> {
   const globals = globalOptions(command);
   const redis = await connectCoordinator(globals.coordinator);
   try {
     const admin = new ShardisAdmin({ coordinator: redis, cluster: globals.cluster });
     try {
-      return await use(admin, globals);
+      return await use(admin, globals, redis);
     } finally {
       await admin.close();
     }

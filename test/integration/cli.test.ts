@@ -9,7 +9,9 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import IORedis, { type Redis } from 'ioredis';
+import { planRebalance } from '../../src/admin/rebalance.js';
 import { coordinatorKeys } from '../../src/coordinator/keys.js';
+import { slotOf } from '../../src/slot.js';
 import { parseTableJson } from '../../src/topology/format.js';
 import { startRedisServers, type RedisServer } from '../../src/testing/index.js';
 
@@ -188,11 +190,11 @@ test('group add, slots assign, rebalance --plan, group remove', { skip: notBuilt
   assert.match(weighted.stdout, /^  3 +768 /m);
   assert.match(weighted.stdout, /^  1 +0 +-$/m, 'weight 0 drains group 1');
 
-  // Moving slots needs live migration: refused honestly, as a usage error.
-  const live = await cli(['rebalance']);
-  assert.equal(live.code, 2, show(live));
-  assert.match(live.stderr, /only `shardis rebalance --plan` works so far/);
-  assert.match(live.stderr, /live slot migration/);
+  // Neither --plan nor --apply: the plan, and how to carry it out.
+  const bare = await cli(['rebalance']);
+  assert.equal(bare.code, 0, show(bare));
+  assert.match(bare.stdout, /^cluster \S+ \(table version 3\): \d+ slots would move/m);
+  assert.match(bare.stdout, /^this is a plan only: nothing was changed; add --apply to carry it out$/m);
   assert.equal((await storedTable(cluster)).version, 3);
 
   // A group that owns slots cannot leave: a ShardisError, exit 1, message and code, no stack.
@@ -272,6 +274,15 @@ test('usage errors exit 2 with the usage; --help and --version exit 0', { skip: 
     [['--cluster', 'no spaces', 'status'], /cluster must be a name/],
     [['sandbox', '--groups', '0'], /--groups must be an integer from 1 to 16/],
     [['sandbox', '--coordinator', coordinatorUrl], /--coordinator does not apply/],
+    [['migrate', '--slots', '0-2000', '--to', '2'], /slot 2000 is out of range/],
+    [['migrate', '--slots', '0-x', '--to', '2'], /expected slots like 0-99,512/],
+    [['migrate', '--slots', '10-5', '--to', '2'], /goes backwards/],
+    [['migrate', '--to', '2'], /required option '--slots/],
+    [['migrate', '--slots', '0-9'], /required option '--to/],
+    [['migrate', '--slots', '0-9', '--to', '2', '--batch-ms', '0'], /--batch-ms must be an integer from 1/],
+    [['rebalance', '--plan', '--apply'], /'--apply' cannot be used with option '--plan'/],
+    [['migration', 'resume', '--ack-timeout-ms', 'soon'], /--ack-timeout-ms must be an integer/],
+    [['migration', 'bogus'], /unknown command 'bogus'/],
   ];
   for (const [args, pattern] of cases) {
     const run = await shardis(cluster, args);
@@ -281,7 +292,7 @@ test('usage errors exit 2 with the usage; --help and --version exit 0', { skip: 
   }
   const help = await runCli(['--help']);
   assert.equal(help.code, 0);
-  for (const command of ['sandbox', 'init', 'status', 'group', 'slots', 'rebalance', 'demo']) {
+  for (const command of ['sandbox', 'init', 'status', 'group', 'slots', 'rebalance', 'migrate', 'migration', 'demo']) {
     assert.match(help.stdout, new RegExp(`^  ${command}\\b`, 'm'), command);
   }
   assert.match(help.stdout, /SHARDIS_COORDINATOR/);
@@ -382,4 +393,258 @@ test('sandbox --exit-after stops by itself (exit 0)', { skip: notBuilt }, async 
   assert.match(run.stdout, /^stopped 2 redis-server processes$/m);
   const { coordinator: port, groups } = sandboxPorts(run.stdout);
   for (const p of [port, ...groups]) assert.ok(await refused(p), `redis-server on port ${p} still answers`);
+});
+
+// Live migration from the command line: keys written straight to the groups'
+// servers, checked there afterwards.
+
+/** `count` key names starting with `prefix` whose slot passes `accept`. */
+function keysWhere(prefix: string, count: number, accept: (slot: number) => boolean): string[] {
+  const keys: string[] = [];
+  for (let i = 0; keys.length < count; i++) {
+    const key = `${prefix}:${i}`;
+    if (accept(slotOf(key))) keys.push(key);
+  }
+  return keys;
+}
+
+/** Connections to the groups' servers (servers[1..5]), by server index; flushed and closed by `done`. */
+function groupServers(): { at: (i: number) => Redis; done: () => Promise<void> } {
+  const open = new Map<number, Redis>();
+  return {
+    at(i) {
+      let redis = open.get(i);
+      if (redis === undefined) open.set(i, (redis = new IORedis(servers[i]!.port, '127.0.0.1')));
+      return redis;
+    },
+    async done() {
+      await Promise.all([...open.values()].map((redis) => redis.flushall()));
+      for (const redis of open.values()) redis.disconnect();
+    },
+  };
+}
+
+async function writeKeys(redis: Redis, keys: readonly string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 500) await redis.mset(keys.slice(i, i + 500).flatMap((key) => [key, `v:${key}`]));
+}
+
+/** The keys of `keys` that `redis` holds, with the right value. */
+async function present(redis: Redis, keys: readonly string[]): Promise<string[]> {
+  if (keys.length === 0) return [];
+  const values = await redis.mget(...keys);
+  return keys.filter((key, i) => values[i] === `v:${key}`);
+}
+
+/** A client entry that stays live (fresh, long lease) but never applies a newer table. */
+async function stuckClient(cluster: string): Promise<void> {
+  const [seconds, micros] = await coordinator.time();
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const entry = { version: 1, at: now, host: 'elsewhere', pid: 1, name: 'shardis:stuck', leaseMs: 600_000 };
+  await coordinator.hset(coordinatorKeys(cluster).clients, 'stuck', JSON.stringify(entry));
+}
+
+test('migrate moves the keys of the slots to the target group; migration status shows no job after', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  const g = groupServers();
+  try {
+    assert.equal((await shardis(cluster, ['init', '--group', `1=${group(1)}`, '--group', `2=${group(2)}`])).code, 0);
+    const moving = keysWhere('mv', 3000, (slot) => slot <= 99 || slot === 200);
+    const staying = keysWhere('st', 500, (slot) => slot >= 100 && slot <= 511 && slot !== 200);
+    await writeKeys(g.at(1), [...moving, ...staying]);
+
+    const run = await shardis(cluster, ['migrate', '--slots', '0-99,200', '--to', '2', '--max-batch-keys', '200', '--batch-ms', '5']);
+    assert.equal(run.code, 0, show(run));
+    assert.equal(run.stderr, '');
+    // Not a terminal: plain lines, one per phase, no bar.
+    assert.match(run.stdout, /^migration [0-9a-f]+: slots 0\.\.99, 200 \(101 slots\) from group 1 to group 2$/m);
+    for (const phase of ['pending', 'preparing', 'migrating', 'verifying', 'done']) assert.match(run.stdout, new RegExp(`^${phase}: `, 'm'), phase);
+    assert.doesNotMatch(run.stdout, /\r|\x1b\[/, 'no terminal control characters in a pipe');
+    assert.match(
+      run.stdout,
+      /^migration [0-9a-f]+ done: 3000 keys of slots 0\.\.99, 200 \(101 slots\) moved from group 1 to group 2 in \S+, \d+ keys\/s, 1 verify pass, table version 5$/m,
+    );
+
+    // On the servers: every moved key on group 2 with its value, none left on group 1; the others stay.
+    assert.deepEqual(await present(g.at(2), moving), moving);
+    assert.deepEqual(await present(g.at(1), moving), []);
+    assert.deepEqual(await present(g.at(1), staying), staying);
+    assert.equal(await g.at(2).dbsize(), moving.length);
+    const table = await storedTable(cluster);
+    for (const slot of [0, 50, 99, 200]) assert.equal(table.owner[slot], 2, `slot ${slot}`);
+    for (const slot of [100, 199, 201, 511]) assert.equal(table.owner[slot], 1, `slot ${slot}`);
+    assert.deepEqual(table.migrations, []);
+
+    const status = await shardis(cluster, ['migration', 'status']);
+    assert.equal(status.code, 0, show(status));
+    assert.equal(status.stdout, `cluster ${cluster}: no migration job\n`);
+    const json = await shardis(cluster, ['migration', 'status', '--json']);
+    assert.equal(json.code, 0, show(json));
+    assert.deepEqual(JSON.parse(json.stdout), { cluster, job: null, lock: null, migrations: [] });
+  } finally {
+    await g.done();
+  }
+});
+
+test('rebalance --apply after group add moves the planned slots to the new group', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  const g = groupServers();
+  try {
+    assert.equal((await shardis(cluster, ['init', '--group', `1=${group(1)}`, '--group', `2=${group(2)}`])).code, 0);
+    // Each key on the group that owns its slot (0..511: group 1, 512..1023: group 2).
+    const keys = keysWhere('rb', 4000, () => true);
+    await writeKeys(g.at(1), keys.filter((key) => slotOf(key) < 512));
+    await writeKeys(g.at(2), keys.filter((key) => slotOf(key) >= 512));
+    assert.equal((await shardis(cluster, ['group', 'add', '3', group(3)])).code, 0);
+    const plan = planRebalance(await storedTable(cluster));
+    assert.equal(plan.moves.length, 2);
+
+    const run = await shardis(cluster, ['rebalance', '--apply']);
+    assert.equal(run.code, 0, show(run));
+    assert.match(run.stdout, /^cluster \S+ \(table version 2\): 341 slots move, in 2 moves$/m);
+    assert.match(run.stdout, /^move 1\/2: migration [0-9a-f]+: slots \S+ \(\d+ slots\) from group 1 to group 3$/m);
+    assert.match(run.stdout, /^move 2\/2: migration [0-9a-f]+: slots \S+ \(\d+ slots\) from group 2 to group 3$/m);
+    assert.equal(run.stdout.match(/^migration [0-9a-f]+ done: /gm)?.length, 2, run.stdout);
+    const onGroup3 = keys.filter((key) => plan.target.some((r) => r.group === 3 && slotOf(key) >= r.from && slotOf(key) <= r.to));
+    assert.ok(onGroup3.length > 1000, `${onGroup3.length} keys move`);
+    assert.match(run.stdout, new RegExp(`^cluster ${cluster} rebalanced: 341 slots in 2 moves, ${onGroup3.length} keys moved in \\S+; table version \\d+$`, 'm'));
+
+    const table = await storedTable(cluster);
+    assert.deepEqual(table.slots.map((r) => [r.from, r.to, r.group]), plan.target.map((r) => [r.from, r.to, r.group]));
+    assert.deepEqual(table.migrations, []);
+    // Every key is on the group that now owns its slot, and only there.
+    for (const id of [1, 2, 3]) {
+      const owned = keys.filter((key) => table.owner[slotOf(key)] === id);
+      assert.deepEqual(await present(g.at(id), owned), owned, `group ${id}`);
+      assert.equal(await g.at(id).dbsize(), owned.length, `group ${id} holds only its own keys`);
+    }
+    const again = await shardis(cluster, ['rebalance', '--apply']);
+    assert.equal(again.code, 0, show(again));
+    assert.match(again.stdout, /is balanced: no slot moves/);
+  } finally {
+    await g.done();
+  }
+});
+
+test('migrate refuses a target that holds keys of the slots (exit 1, --clear-target hint); --clear-target deletes them', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  const g = groupServers();
+  try {
+    assert.equal((await shardis(cluster, ['init', '--group', `1=${group(1)}`, '--group', `2=${group(2)}`])).code, 0);
+    await g.at(1).set('foo', 'v:foo'); // slot 289, owned by group 1
+    await g.at(2).set('{foo}:stale', 'old');
+
+    const run = await shardis(cluster, ['migrate', '--slots', '289', '--to', '2']);
+    assert.equal(run.code, 1, show(run));
+    assert.match(run.stderr, /^shardis: group 2 already holds keys in slots it is to receive, e\.g\. \{foo\}:stale \(slot 289\).* \[ERR_TARGET_NOT_EMPTY\]\nshardis: .*--clear-target.*\n$/);
+    assert.equal(run.stdout, '');
+    assert.equal((await storedTable(cluster)).version, 1, 'nothing was changed');
+    assert.equal(await coordinator.exists(coordinatorKeys(cluster).migration), 0, 'no job');
+
+    const cleared = await shardis(cluster, ['migrate', '--slots', '289', '--to', '2', '--clear-target']);
+    assert.equal(cleared.code, 0, show(cleared));
+    assert.match(cleared.stdout, /^migration \S+ done: 1 key of slots 289 \(1 slot\) moved .*, 1 key cleared on group 2 first$/m);
+    assert.equal(await g.at(2).get('foo'), 'v:foo');
+    assert.equal(await g.at(2).exists('{foo}:stale'), 0);
+    assert.equal(await g.at(1).exists('foo'), 0);
+  } finally {
+    await g.done();
+  }
+});
+
+test('Ctrl-C while a client does not ack: exit 130, the job is kept; migration status, resume and abort', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  const keys = coordinatorKeys(cluster);
+  const g = groupServers();
+  try {
+    assert.equal((await shardis(cluster, ['init', '--group', `1=${group(1)}`, '--group', `2=${group(2)}`])).code, 0);
+    const moving = keysWhere('int', 300, (slot) => slot <= 9);
+    await writeKeys(g.at(1), moving);
+    await stuckClient(cluster);
+
+    // Stopped while it waits for the stuck client; meanwhile status sees the job and the lock held.
+    let during: Promise<Run> | undefined;
+    const env = { SHARDIS_COORDINATOR: coordinatorUrl, SHARDIS_CLUSTER: cluster };
+    const run = await runCli(['migrate', '--slots', '0-9', '--to', '2', '--ack-timeout-ms', '600000'], {
+      env,
+      onStdout: (text, kill) => {
+        if (during !== undefined || !/^pending: waiting \S+ for 1 client to acknowledge: stuck$/m.test(text)) return;
+        during = shardis(cluster, ['migration', 'status', '--json']).finally(() => kill('SIGINT'));
+      },
+    });
+    assert.ok(during, `never waited for the client\n${show(run)}`);
+    assert.equal(run.code, 130, show(run));
+    assert.match(run.stdout, /^SIGINT: stopping after the current step/m);
+    assert.match(run.stderr, /^shardis: SIGINT: migration [0-9a-f]+ stopped cleanly in phase pending \(0 keys moved so far\); the job is saved in the coordinator: `shardis migration resume` continues it, or `shardis migration abort` puts the slots back on group 1\n$/);
+    const seen = JSON.parse((await during).stdout) as { job: { phase: string } | null; lock: { holder: { pid: number } | null; ttlMs: number } | null };
+    assert.equal(seen.job?.phase, 'pending');
+    assert.ok(seen.lock !== null && seen.lock.holder !== null && seen.lock.ttlMs > 0, 'the running migrator holds the lock');
+
+    const json = await shardis(cluster, ['migration', 'status', '--json']);
+    assert.equal(json.code, 0, show(json));
+    const status = JSON.parse(json.stdout) as {
+      cluster: string;
+      job: { id: string; phase: string; slots: number[][]; from: number; to: number; moved: number };
+      lock: unknown;
+      migrations: { slots: number[][]; state: string }[];
+    };
+    assert.equal(status.cluster, cluster);
+    assert.deepEqual([status.job.phase, status.job.slots, status.job.from, status.job.to, status.job.moved], ['pending', [[0, 9]], 1, 2, 0]);
+    assert.equal(status.lock, null, 'the lock was released');
+    assert.deepEqual(status.migrations.map((m) => [m.slots, m.state]), [[[[0, 9]], 'pending']]);
+    const text = await shardis(cluster, ['migration', 'status']);
+    assert.equal(text.code, 0, show(text));
+    assert.match(text.stdout, new RegExp(`^cluster ${cluster}: migration ${status.job.id}: slots 0\\.\\.9 \\(10 slots\\) from group 1 to group 2$`, 'm'));
+    assert.match(text.stdout, /^  phase +pending \(table version 2\)$/m);
+    assert.match(text.stdout, /^  migrator +none is running it: `shardis migration resume` continues it/m);
+
+    // One migration at a time.
+    const other = await shardis(cluster, ['migrate', '--slots', '20', '--to', '2']);
+    assert.equal(other.code, 1, show(other));
+    assert.match(other.stderr, /\[ERR_MIGRATION_IN_PROGRESS\]\nshardis: `shardis migration status` shows it; `shardis migration resume` finishes it/);
+
+    const plan = await shardis(cluster, ['rebalance']);
+    assert.equal(plan.code, 1, show(plan));
+    assert.match(plan.stderr, /a migration is in flight.*\[ERR_TOPOLOGY\]\nshardis: `shardis migration status` shows it; `shardis migration resume` finishes it/);
+
+    // Resuming while the client still does not ack: it times out, the job stays.
+    const late = await shardis(cluster, ['migration', 'resume', '--ack-timeout-ms', '300']);
+    assert.equal(late.code, 1, show(late));
+    assert.match(late.stdout, new RegExp(`^resuming migration ${status.job.id} in phase pending \\(0 keys moved so far\\)$`, 'm'));
+    assert.match(late.stderr, /^shardis: 1 client\(s\) did not acknowledge .*stuck.* \[ERR_ACK_TIMEOUT\]\nshardis: .*`shardis migration resume` waits again \(--ack-timeout-ms to wait longer\), or `shardis migration abort` puts the slots back\n$/);
+    assert.equal(JSON.parse((await shardis(cluster, ['migration', 'status', '--json'])).stdout).job.id, status.job.id);
+
+    // The client goes away: resume finishes the job.
+    await coordinator.hdel(keys.clients, 'stuck');
+    const resumed = await shardis(cluster, ['migration', 'resume']);
+    assert.equal(resumed.code, 0, show(resumed));
+    assert.match(resumed.stdout, new RegExp(`^migration ${status.job.id} done: 300 keys of slots 0\\.\\.9 \\(10 slots\\) moved from group 1 to group 2 in .*, resumed$`, 'm'));
+    assert.deepEqual(await present(g.at(2), moving), moving);
+    assert.deepEqual(await present(g.at(1), moving), []);
+    assert.equal((await storedTable(cluster)).owner[5], 2);
+    assert.match((await shardis(cluster, ['migration', 'status'])).stdout, /no migration job/);
+
+    // A job that times out waiting is undone by abort: the slots stay with their group.
+    await stuckClient(cluster);
+    const stuck = await shardis(cluster, ['migrate', '--slots', '10-19', '--to', '2', '--ack-timeout-ms', '300']);
+    assert.equal(stuck.code, 1, show(stuck));
+    assert.match(stuck.stderr, /\[ERR_ACK_TIMEOUT\]\nshardis: .*`shardis migration abort`/);
+    const abort = await shardis(cluster, ['migration', 'abort']);
+    assert.equal(abort.code, 0, show(abort));
+    assert.match(abort.stdout, /^migration [0-9a-f]+ aborted: slots 10\.\.19 stay on group 1 \(table version \d+\)$/m);
+    const table = await storedTable(cluster);
+    assert.deepEqual(table.migrations, []);
+    assert.equal(table.owner[15], 1);
+    assert.equal(await coordinator.exists(keys.migration), 0);
+
+    const nothing = await shardis(cluster, ['migration', 'abort']);
+    assert.equal(nothing.code, 1, show(nothing));
+    assert.match(nothing.stderr, /^shardis: cluster \S+ has no migration job to abort; nothing was changed\n$/);
+    // `shardis resume`, as the library's messages say it, is `migration resume`.
+    const alias = await shardis(cluster, ['resume']);
+    assert.equal(alias.code, 1, show(alias));
+    assert.match(alias.stderr, /^shardis: cluster \S+ has no migration job to resume; nothing was changed\n$/);
+  } finally {
+    await coordinator.hdel(keys.clients, 'stuck');
+    await g.done();
+  }
 });
