@@ -250,7 +250,7 @@ export class MigrationLockedError extends ShardisError {
       "ERR_MIGRATION_LOCKED",
       lost
         ? `this migrator lost the migration lock of cluster "${cluster}" (it could not renew it in time), so it stopped; ` +
-            `the job is kept: run resumeMigration (\`shardis resume\`) once no other migrator runs`
+            `the job is kept: run resumeMigration (\`shardis migration resume\`) once no other migrator runs`
         : `the migration lock of cluster "${cluster}" is held by ${who}; two migrators never run at once. ` +
             `Wait for it to finish${ttlMs >= 0 ? `, or, if it died, for the lock to expire (in ${ttlMs} ms)` : ""}, then retry (or resumeMigration). Nothing was changed`,
     );
@@ -272,7 +272,7 @@ export class MigrationInProgressError extends ShardisError {
     super(
       "ERR_MIGRATION_IN_PROGRESS",
       `cluster "${cluster}" already has a migration in progress (${what}); one migration runs at a time. ` +
-        `Finish it with resumeMigration (\`shardis resume\`), or abortMigration while it is pending or preparing. Nothing was changed`,
+        `Finish it with resumeMigration (\`shardis migration resume\`), or abortMigration while it is pending or preparing. Nothing was changed`,
     );
     this.cluster = cluster;
   }
@@ -336,7 +336,7 @@ export class MigrationStoppedError extends ShardisError {
       phase === null
         ? "the migration was stopped (its AbortSignal fired) before it started; nothing was changed"
         : `the migration was stopped (its AbortSignal fired) in phase ${phase}; the job is kept in the coordinator. ` +
-            `Run resumeMigration (\`shardis resume\`) to continue it${phase === "pending" || phase === "preparing" ? ", or abortMigration to put the slots back" : ""}`,
+            `Run resumeMigration (\`shardis migration resume\`) to continue it${phase === "pending" || phase === "preparing" ? ", or abortMigration to put the slots back" : ""}`,
       options,
     );
     this.phase = phase;

@@ -145,7 +145,7 @@ export function checkAbortable(job: MigrationJob, table: SlotTable): "remove-mig
   if (state === "migrating") {
     throw new MigrationStateError(
       `the migration of slots ${runsText(job.slots)} from group ${job.from} to group ${job.to} is past preparing (the table says migrating), ` +
-        `so keys may already be on group ${job.to}; it cannot be aborted. Run resumeMigration (\`shardis resume\`) to finish it`,
+        `so keys may already be on group ${job.to}; it cannot be aborted. Run resumeMigration (\`shardis migration resume\`) to finish it`,
     );
   }
   throw new MigrationStateError(
