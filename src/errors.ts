@@ -354,3 +354,57 @@ export class MigrationStateError extends ShardisError {
     super("ERR_MIGRATION_STATE", message, options);
   }
 }
+
+/**
+ * A group did not answer a command within `commandTimeout` (redisOptions):
+ * the server is stalled, overloaded or cut off while its connection stays
+ * open, or the command waited that long for its slot (held while the table
+ * was unconfirmed or its slots were moving). The command may or may not have
+ * been applied. Other groups are not affected.
+ */
+export class CommandTimeoutError extends ShardisError {
+  readonly group: number;
+  readonly address: string;
+  /** The command's name (lower case), or "" when unknown. */
+  readonly command: string;
+  /** The commandTimeout that ran out, in ms. */
+  readonly timeoutMs: number;
+
+  constructor(group: number, address: string, command: string, timeoutMs: number, detail?: string, options?: { cause?: unknown }) {
+    super(
+      "ERR_COMMAND_TIMEOUT",
+      `group ${group} (${address}) did not answer ${command ? command.toUpperCase() : "the command"} within ${timeoutMs} ms (commandTimeout)` +
+        `${detail ? `; ${detail}` : ""}; the command timed out and may or may not have been applied`,
+      options,
+    );
+    this.group = group;
+    this.address = address;
+    this.command = command;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * A group is not connected and already has `maxQueuedCommands` commands
+ * waiting for it, so this one was refused at once (nothing was sent). This
+ * keeps memory bounded while a group is down; the other groups are not
+ * affected.
+ */
+export class GroupQueueFullError extends ShardisError {
+  readonly group: number;
+  readonly address: string;
+  /** The maxQueuedCommands limit that was reached. */
+  readonly limit: number;
+
+  constructor(group: number, address: string, limit: number) {
+    super(
+      "ERR_GROUP_QUEUE_FULL",
+      `group ${group} (${address}) is not connected and already has ${limit} commands waiting for it (maxQueuedCommands); ` +
+        `this one was refused and not sent. Retry later or shed load while the group is down; set redisOptions.commandTimeout ` +
+        `so waiting commands fail sooner, or raise maxQueuedCommands for longer bursts`,
+    );
+    this.group = group;
+    this.address = address;
+    this.limit = limit;
+  }
+}

@@ -7,6 +7,8 @@ export {
   validateTable,
   evenSlotRanges,
   type GroupSpec,
+  type MasterGroupSpec,
+  type SentinelGroupSpec,
   type SlotRange,
   type SlotTable,
   type SlotTableInput,
@@ -17,6 +19,9 @@ export { TABLE_FORMAT, parseTableJson, tableToJson, type ClusterTable } from "./
 export type { TopologySource } from "./topology/source.js";
 export type { CoordinatorLocation } from "./coordinator/connection.js";
 export type { StaleTopologyPolicy } from "./client/lease-gate.js";
+export { jitteredRetryStrategy, type BackoffOptions } from "./backoff.js";
+export type { ReadFrom, ReadFromFunction, ReadFromGroup } from "./client/read-from.js";
+export type { ReplicaStatus } from "./client/replica-reads.js";
 export {
   ShardisError,
   TopologyError,
@@ -37,6 +42,8 @@ export {
   AckTimeoutError,
   MigrationStoppedError,
   MigrationStateError,
+  CommandTimeoutError,
+  GroupQueueFullError,
   type GroupOutcome,
   type LockHolder,
   type SlotKey,

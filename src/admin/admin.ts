@@ -53,6 +53,8 @@ export interface InitClusterOptions {
   readonly groups: readonly GroupSpec[];
   /** @default the slots split evenly over `groups`, in the order given (evenSlotRanges) */
   readonly slots?: readonly SlotRange[];
+  /** "host:port" of each Sentinel; needed when a group is given by `sentinel: { name }`. @default none */
+  readonly sentinels?: readonly string[];
   /**
    * Replace a table that is already there (readable or not). The new
    * version is above both the old one and any version a registered client
@@ -136,16 +138,22 @@ export class ShardisAdmin {
     if (raw !== null && options.force !== true) throw new ClusterExistsError(this.cluster, readableVersion(raw, this.cluster));
     const slots = options.slots ?? evenSlotRanges(options.groups.map((g) => g.id));
     const above = raw === null ? 0 : Math.max(expected, await this.newestClientVersion());
-    return this.writeTable({ groups: options.groups, slots }, expected, above + 1);
+    return this.writeTable({ groups: options.groups, slots, sentinels: options.sentinels }, expected, above + 1);
   }
 
-  /** Adds a group that owns no slot yet. Refuses an id or an address already in the table. */
-  async addGroup(spec: GroupSpec): Promise<ClusterTable> {
-    if (typeof spec !== "object" || spec === null) throw new ArgumentError("addGroup needs a group { id, master, replicas? }");
+  /**
+   * Adds a group that owns no slot yet: `{ id, master, replicas? }` or
+   * `{ id, sentinel: { name } }`. Refuses an id, an address or a sentinel
+   * name already in the table. `options.sentinels` replaces the table's
+   * sentinels (needed for the first Sentinel-named group).
+   */
+  async addGroup(spec: GroupSpec, options: { readonly sentinels?: readonly string[] } = {}): Promise<ClusterTable> {
+    if (typeof spec !== "object" || spec === null) throw new ArgumentError("addGroup needs a group { id, master, replicas? } or { id, sentinel: { name } }");
     const table = await this.requireTable();
     const existing = table.groups.find((g) => g.id === spec.id);
-    if (existing) throw new TopologyError(`group ${spec.id} is already in cluster "${this.cluster}" (master ${existing.master}); choose another id`);
-    return this.writeTable({ groups: [...table.groups, spec], slots: table.slots, migrations: table.migrations }, table.version);
+    if (existing) throw new TopologyError(`group ${spec.id} is already in cluster "${this.cluster}" (${existing.sentinel !== undefined ? `sentinel ${existing.sentinel.name}` : `master ${existing.master}`}); choose another id`);
+    const sentinels = options.sentinels ?? table.sentinels;
+    return this.writeTable({ groups: [...table.groups, spec], slots: table.slots, migrations: table.migrations, sentinels }, table.version);
   }
 
   /** Removes a group that owns no slot and is in no migration. */
@@ -161,7 +169,7 @@ export class ShardisAdmin {
     }
     const migration = table.migrations.find((m) => m.to === id);
     if (migration) throw new TopologyError(`group ${id} is receiving slots from group ${migration.from} (${migration.state}); finish that migration first`);
-    return this.writeTable({ groups: table.groups.filter((g) => g.id !== id), slots: table.slots, migrations: table.migrations }, table.version);
+    return this.writeTable({ groups: table.groups.filter((g) => g.id !== id), slots: table.slots, migrations: table.migrations, sentinels: table.sentinels }, table.version);
   }
 
   /**
@@ -194,7 +202,7 @@ export class ShardisAdmin {
     }
     if (sources.size === 0) return table;
     if (options.skipKeyCheck !== true) await this.checkNoKeys(table, changing, [...[...sources].sort((a, b) => a - b), group], group);
-    return this.writeTable({ groups: table.groups, slots: rangesOf(owner), migrations: table.migrations }, table.version);
+    return this.writeTable({ groups: table.groups, slots: rangesOf(owner), migrations: table.migrations, sentinels: table.sentinels }, table.version);
   }
 
   /** The moves that would spread the slots by weight (see planRebalance); changes nothing. */
@@ -320,7 +328,7 @@ export class ShardisAdmin {
     const outcomes = await Promise.allSettled(
       groups.map(async (id): Promise<SlotKey[]> => {
         const spec = table.groups.find((g) => g.id === id)!;
-        const found = await withMaster(spec, this.probe, (redis) => findKeysInSlots(redis, changing, KEYS_SHOWN));
+        const found = await withMaster(spec, this.probe, (redis) => findKeysInSlots(redis, changing, KEYS_SHOWN), table.sentinels);
         return found.map(({ key, slot }) => ({ key: key.toString(), slot, group: id }));
       }),
     );
@@ -342,7 +350,7 @@ export class ShardisAdmin {
   private async groupStatus(table: ClusterTable, group: GroupSpec): Promise<GroupStatus> {
     const outline = groupOutline(table, group);
     try {
-      const stats = await withMaster(group, this.probe, serverStats);
+      const stats = await withMaster(group, this.probe, serverStats, table.sentinels);
       return { ...outline, keys: stats.keys, usedMemory: stats.usedMemory };
     } catch (error) {
       const reason = error instanceof GroupUnavailableError ? error.reason : error instanceof Error ? error.message : String(error);

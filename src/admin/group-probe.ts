@@ -5,7 +5,8 @@ import IORedis, { type Redis, type RedisOptions } from "ioredis";
 import { GroupUnavailableError, ShardisError } from "../errors.js";
 import { closeQuietly } from "../coordinator/connection.js";
 import { slotOf, SLOT_COUNT } from "../slot.js";
-import { parseAddress, type GroupSpec } from "../topology/table.js";
+import { groupLabel, type GroupSpec } from "../topology/table.js";
+import { masterConnectionOptions } from "../topology/master-address.js";
 
 /** SCAN's COUNT hint when looking for keys. */
 const SCAN_COUNT = 1000;
@@ -27,12 +28,17 @@ export interface ProbeOptions {
  * group that cannot be reached, or fails a command, is a
  * GroupUnavailableError with the underlying reason.
  */
-export async function withMaster<T>(group: GroupSpec, options: ProbeOptions, use: (redis: Redis) => Promise<T>): Promise<T> {
-  const { host, port } = parseAddress(group.master, `group ${group.id}: master`);
+export async function withMaster<T>(
+  group: GroupSpec,
+  options: ProbeOptions,
+  use: (redis: Redis) => Promise<T>,
+  /** The table's sentinels, for a Sentinel-named group. */
+  sentinels?: readonly string[],
+): Promise<T> {
   const redis = new IORedis({
-    ...options.redisOptions,
-    host,
-    port,
+    ...masterConnectionOptions(group, sentinels, options.redisOptions),
+    // One attempt: no failover-driven reconnects either (its subscriptions would outlive quit()).
+    failoverDetector: false,
     keyPrefix: undefined,
     lazyConnect: true,
     connectTimeout: options.timeoutMs,
@@ -56,7 +62,7 @@ export async function withMaster<T>(group: GroupSpec, options: ProbeOptions, use
   } catch (error) {
     if (error instanceof ShardisError) throw error;
     const cause = (connected ? null : last.error) ?? (error as Error);
-    throw new GroupUnavailableError(group.id, group.master, cause.message, { cause });
+    throw new GroupUnavailableError(group.id, groupLabel(group), cause.message, { cause });
   } finally {
     await closeQuietly(redis);
   }

@@ -25,6 +25,8 @@ export {
   validateTable,
   evenSlotRanges,
   type GroupSpec,
+  type MasterGroupSpec,
+  type SentinelGroupSpec,
   type SlotRange,
   type SlotTable,
   type SlotTableInput,

@@ -1,12 +1,15 @@
 // The shape of ShardisAdmin.status(), and the pure part of building it.
 import type { ClusterTable } from "../topology/format.js";
-import { formatRanges, type GroupSpec, type Migration, type SlotTable } from "../topology/table.js";
+import { formatRanges, groupLabel, type GroupSpec, type Migration, type SlotTable } from "../topology/table.js";
 import type { ClientStatus } from "./registry.js";
 
 /** One group as status() sees it. */
 export interface GroupStatus {
   readonly id: number;
+  /** "host:port"; for a Sentinel-named group, "sentinel <name>" (its master moves with failovers). */
   readonly master: string;
+  /** The Sentinel master name of a Sentinel-named group. */
+  readonly sentinel?: string;
   readonly replicas: readonly string[];
   /** How many slots it owns. */
   readonly slots: number;
@@ -39,7 +42,8 @@ export function slotsOf(table: SlotTable, group: number): number[] {
 }
 
 /** A group's entry without the numbers asked of its master. */
-export function groupOutline(table: SlotTable, group: GroupSpec): Pick<GroupStatus, "id" | "master" | "replicas" | "slots" | "ranges"> {
+export function groupOutline(table: SlotTable, group: GroupSpec): Pick<GroupStatus, "id" | "master" | "sentinel" | "replicas" | "slots" | "ranges"> {
   const slots = slotsOf(table, group.id);
-  return { id: group.id, master: group.master, replicas: group.replicas ?? [], slots: slots.length, ranges: formatRanges(slots) };
+  const outline = { id: group.id, master: groupLabel(group), replicas: group.replicas ?? [], slots: slots.length, ranges: formatRanges(slots) };
+  return group.sentinel !== undefined ? { ...outline, sentinel: group.sentinel.name } : outline;
 }

@@ -24,7 +24,7 @@ export interface PreparedTable {
 export function prepareTable(change: TableChange, version: number, cluster: string): PreparedTable {
   const checked = validateTable({ ...change, version });
   checkDistinctAddresses(checked.groups);
-  const merged = validateTable({ groups: checked.groups, slots: rangesOf(checked.owner), migrations: checked.migrations, version });
+  const merged = validateTable({ groups: checked.groups, slots: rangesOf(checked.owner), migrations: checked.migrations, sentinels: checked.sentinels, version });
   const json = tableToJson(merged, cluster);
   return { table: parseTableJson(json, cluster), json };
 }
@@ -36,6 +36,8 @@ export function prepareTable(change: TableChange, version: number, cluster: stri
 export function checkDistinctAddresses(groups: readonly GroupSpec[]): void {
   const seen = new Map<string, number>();
   for (const group of groups) {
+    // A Sentinel-named group has no fixed address (validateTable refuses a name used twice).
+    if (group.sentinel !== undefined) continue;
     for (const address of [group.master, ...(group.replicas ?? [])]) {
       const { host, port } = parseAddress(address, `group ${group.id}`);
       const key = `${host.toLowerCase()}:${port}`;

@@ -1,7 +1,7 @@
 // Text the CLI prints: tables of groups, clients and migrations, a rebalance
 // plan. Pure functions from values to lines; the commands write them out.
 import { tableToJson, type ClusterTable } from "../topology/format.js";
-import type { SlotTable } from "../topology/table.js";
+import { groupLabel, type SlotTable } from "../topology/table.js";
 
 /** Left-aligned columns, two spaces apart; the first row is the header. */
 export function columns(rows: readonly (readonly string[])[], indent = "  "): string[] {
@@ -29,7 +29,7 @@ export function tableLines(table: SlotTable): string[] {
     ["group", "master", "replicas", "slots", "ranges"],
     ...table.groups.map((group) => {
       const { ranges, count } = slotsOf(table, group.id);
-      return [`${group.id}`, group.master, group.replicas?.length ? group.replicas.join(",") : "-", `${count}`, ranges];
+      return [`${group.id}`, groupLabel(group), group.replicas?.length ? group.replicas.join(",") : "-", `${count}`, ranges];
     }),
   ]);
 }

@@ -1,6 +1,8 @@
 import type { Redis, Command } from "ioredis";
-import { GroupUnavailableError } from "../errors.js";
+import { failInFlightOnClose } from "../in-flight.js";
+import { CommandTimeoutError, GroupQueueFullError, GroupUnavailableError } from "../errors.js";
 import type { WriteCoalescer } from "./write-coalescer.js";
+import { armTimeout } from "./deadline.js";
 
 type Reject = (error: Error) => void;
 
@@ -10,6 +12,12 @@ const CONNECTION_ERROR_MESSAGES = new Set([
   "Connection is closed.",
   "Stream isn't writeable and enableOfflineQueue options is false",
 ]);
+
+// ioredis' words when a command's commandTimeout ran out.
+const TIMEOUT_MESSAGE = "Command timed out";
+
+/** Default of `maxQueuedCommands`: commands that may wait for one group that is not connected. */
+export const DEFAULT_MAX_QUEUED_COMMANDS = 10_000;
 
 // Redis's replies when this connection is not (or wrongly) authenticated.
 export const AUTH_ERROR = /^(NOAUTH|WRONGPASS)\b|invalid password|invalid username-password/i;
@@ -25,17 +33,34 @@ export class GroupConnection {
     private readonly coalescer: WriteCoalescer | null,
     /** Dense number of this connection in its pool, for array look-ups on hot paths. */
     readonly index: number,
+    /** How many commands may wait for this group while it is not connected (maxQueuedCommands). */
+    readonly maxQueued: number = DEFAULT_MAX_QUEUED_COMMANDS,
   ) {
     // With autoResendUnfulfilledCommands off, ioredis silently drops the
     // commands that were in flight when a connection closed; fail them instead.
     if (redis.options.autoResendUnfulfilledCommands === false) {
-      redis.on("close", () => this.failInFlight());
+      failInFlightOnClose(redis, () => this.unavailable("the connection closed while the command was in flight; it may or may not have been applied"));
     }
     redis.on("ready", () => (this.authFailure = undefined));
     // On a connection shardis owns, connection failures are renamed where ioredis
     // raises them (its flushQueue), so no command needs a wrapper of its own.
     this.translatesInPlace = owned && translateFlushedErrors(redis, (error) => this.translate(error));
+    const timeout = redis.options.commandTimeout;
+    this.timeoutMs = typeof timeout === "number" && timeout > 0 ? timeout : 0;
+    // Before ioredis sends its offline queue on reconnect: commands that already
+    // failed there (commandTimeout, maxQueued) are dropped, never sent late.
+    redis.on("connect", () => this.pruneQueued());
   }
+
+  /** commandTimeout of this connection, in ms (0: none). */
+  private readonly timeoutMs: number;
+  /** Commands admitted while the connection was not ready and not settled yet (they wait in ioredis' offline queue). */
+  private queued = 0;
+  /** Length of ioredis' offline queue at which settled entries are dropped from it next. */
+  private pruneAt = 1024;
+  private readonly dequeued = (): void => {
+    this.queued--;
+  };
 
   private readonly translatesInPlace: boolean;
 
@@ -62,6 +87,8 @@ export class GroupConnection {
       command.reject(refusal);
       return false;
     }
+    if (this.timeoutMs > 0) armTimeout(command, this.timeoutMs, () => this.timedOut(command.name));
+    if (this.redis.status !== "ready") this.countQueued(command);
     if (this.translatesInPlace) return true;
     const reject: Reject = command.reject;
     command.reject = (error) => reject(this.translate(error));
@@ -102,13 +129,77 @@ export class GroupConnection {
   }
 
   /** Why a command cannot be sent to this group now, or null when it can. */
-  refusal(): GroupUnavailableError | null {
+  refusal(): GroupUnavailableError | GroupQueueFullError | null {
     if (this.isClosed()) return this.closedError();
-    // ioredis would reject at once (not through flushQueue) when it may not queue offline.
-    if (this.redis.status !== "ready" && this.redis.options.enableOfflineQueue === false) {
-      return this.unavailable("it is not connected and enableOfflineQueue is false");
+    if (this.redis.status !== "ready") {
+      // ioredis would reject at once (not through flushQueue) when it may not queue offline.
+      if (this.redis.options.enableOfflineQueue === false) return this.unavailable("it is not connected and enableOfflineQueue is false");
+      if (this.queued >= this.maxQueued) return new GroupQueueFullError(this.id, this.address, this.maxQueued);
     }
     return null;
+  }
+
+  /**
+   * For a command a pipeline sends whole (not through admit()): arms its
+   * commandTimeout, and counts it when `offline`. False when refused.
+   */
+  armWhole(command: Command, offline: boolean): boolean {
+    if (this.timeoutMs > 0) armTimeout(command, this.timeoutMs, () => this.timedOut(command.name));
+    return !offline || this.countQueued(command);
+  }
+
+  /**
+   * Counts a command that goes to ioredis' offline queue (this group is not
+   * ready) until it settles; false, with the command rejected, when
+   * maxQueued commands wait already. Pipelines call it for the commands they
+   * do not admit().
+   */
+  countQueued(command: Command): boolean {
+    if (this.queued >= this.maxQueued) {
+      command.reject(new GroupQueueFullError(this.id, this.address, this.maxQueued));
+      return false;
+    }
+    this.queued++;
+    (command.promise as Promise<unknown>).then(this.dequeued, this.dequeued);
+    // Entries that failed (timed out) stay in ioredis' queue until a reconnect; drop them now and then.
+    if (this.offlineQueueLength() >= this.pruneAt) this.pruneQueued();
+    return true;
+  }
+
+  /** Commands waiting for this group to connect (not settled yet). */
+  get queuedCount(): number {
+    return this.queued;
+  }
+
+  /**
+   * Drops settled commands (timed out, or failed by maxRetriesPerRequest's
+   * cousins) from ioredis' offline queue, so they are not sent after a
+   * reconnect and do not hold memory. A pipeline's entries go only together
+   * (ioredis writes a pipeline once all its entries are written).
+   */
+  private pruneQueued(): void {
+    const queue = (this.redis as unknown as { offlineQueue?: OfflineQueue }).offlineQueue;
+    if (!queue || typeof queue.toArray !== "function" || queue.length === 0) return;
+    const items = queue.toArray();
+    const live = new Set<unknown>();
+    for (const item of items) if (item.stream !== undefined && !isSettled(item.command)) live.add(item.stream);
+    const kept = items.filter((item) => !isSettled(item.command) || (item.stream !== undefined && live.has(item.stream)));
+    if (kept.length !== items.length) {
+      queue.clear();
+      for (const item of kept) queue.push(item);
+    }
+    this.pruneAt = Math.max(1024, kept.length * 2);
+  }
+
+  private offlineQueueLength(): number {
+    return (this.redis as unknown as { offlineQueue?: { length: number } }).offlineQueue?.length ?? 0;
+  }
+
+  /** The error of a command this group did not answer within commandTimeout. */
+  timedOut(command: string, cause?: Error): CommandTimeoutError {
+    const status = this.redis.status;
+    const detail = status === "ready" ? undefined : `it is not connected (${status}), so the command waited in the queue`;
+    return new CommandTimeoutError(this.id, this.address, command, this.timeoutMs, detail, cause ? { cause } : undefined);
   }
 
   /** True once quit()/disconnect() closed it, or ioredis gave up reconnecting. */
@@ -146,6 +237,7 @@ export class GroupConnection {
   /** ioredis connection errors become a GroupUnavailableError; Redis replies pass through. */
   translate(error: Error): Error {
     if (error instanceof GroupUnavailableError) return error;
+    if (error.message === TIMEOUT_MESSAGE && !(error instanceof CommandTimeoutError)) return this.timedOut("", error);
     if (AUTH_ERROR.test(error.message)) {
       this.authFailure = `authentication failed (${error.message}); check username/password in redisOptions`;
       return this.unavailable(this.authFailure, error);
@@ -166,20 +258,18 @@ export class GroupConnection {
   unavailable(reason: string, cause?: Error): GroupUnavailableError {
     return new GroupUnavailableError(this.id, this.address, reason, cause ? { cause } : undefined);
   }
+}
 
-  private failInFlight(): void {
-    // Internal to ioredis: the queue of commands written but not answered when the socket closed.
-    const internals = this.redis as unknown as { prevCommandQueue?: { shift(): { command: Command } | undefined } | null };
-    const queue = internals.prevCommandQueue;
-    if (!queue) return;
-    internals.prevCommandQueue = null;
-    let item;
-    while ((item = queue.shift())) {
-      item.command.reject(
-        this.unavailable("the connection closed while the command was in flight; it may or may not have been applied"),
-      );
-    }
-  }
+/** ioredis' offline queue (a Denque) and its entries. */
+interface OfflineQueue {
+  readonly length: number;
+  toArray(): { command: Command; stream?: unknown }[];
+  clear(): void;
+  push(item: { command: Command; stream?: unknown }): void;
+}
+
+function isSettled(command: Command): boolean {
+  return (command as unknown as { isSettled?: boolean }).isSettled === true;
 }
 
 /**

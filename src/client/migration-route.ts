@@ -6,6 +6,8 @@ import type { Migration } from "../topology/table.js";
 import type { Arg } from "../commands/split.js";
 import type { GroupConnection } from "./group-connection.js";
 import { keysOf } from "./router.js";
+import { armTimeout, routeTimeoutError } from "./deadline.js";
+import type { HostPort, MasterResolver } from "../topology/master-address.js";
 
 const debug = createDebug("shardis:migration");
 
@@ -59,13 +61,14 @@ export class MigrationRoute implements Route {
   private held: Waiter[] = [];
   private timer: NodeJS.Timeout | null = null;
   private retired = false;
-  private readonly target: { host: string; port: number };
+  /** The target's master: fixed, or resolved before each MIGRATE (a Sentinel-named group can fail over). */
+  private readonly target: HostPort | MasterResolver;
 
   constructor(
     readonly migration: Migration,
     readonly source: GroupConnection,
     readonly targetGroup: GroupConnection,
-    targetAddress: { host: string; port: number },
+    targetAddress: HostPort | MasterResolver,
     private readonly hooks: MigrationHooks,
   ) {
     this.target = targetAddress;
@@ -75,11 +78,23 @@ export class MigrationRoute implements Route {
     return this.targetGroup.id;
   }
 
+  /** The target's address (errors name it). */
+  get address(): string {
+    return this.targetGroup.address;
+  }
+
   get state(): Migration["state"] {
     return this.migration.state;
   }
 
   send(command: Command): void {
+    // commandTimeout covers the hold or the MIGRATE and the command on the target together.
+    const timeoutMs = this.targetGroup.redis.options.commandTimeout;
+    if (typeof timeoutMs === "number" && timeoutMs > 0) {
+      armTimeout(command, timeoutMs, () =>
+        routeTimeoutError(this, command.name, timeoutMs, `its slot was ${this.migration.state === "preparing" ? "being prepared to move" : "moving"} from group ${this.migration.from} to group ${this.migration.to}`),
+      );
+    }
     this.prepare(keysOf(command), command).then(
       (group) => (group === null ? this.hooks.reroute(command) : group.send(command)),
       (error: Error) => command.reject(error),
@@ -193,12 +208,13 @@ export class MigrationRoute implements Route {
     return true;
   }
 
-  private migrateOnce(keys: readonly Arg[]): Promise<unknown> {
+  private async migrateOnce(keys: readonly Arg[]): Promise<unknown> {
+    const target = typeof this.target === "function" ? await this.target() : this.target;
     const { username, password } = this.hooks.auth;
     const auth = password === undefined ? [] : username === undefined ? ["AUTH", password] : ["AUTH2", username, password];
     return this.run(this.source, "migrate", [
-      this.target.host,
-      String(this.target.port),
+      target.host,
+      String(target.port),
       "",
       String(this.hooks.db),
       String(this.hooks.migrateTimeoutMs),
@@ -227,7 +243,7 @@ function dedupe(keys: readonly Arg[]): Arg[] {
 
 /** Errors worth another try: the target unreachable for a moment, a timeout, a reconnect, a loading server. */
 function isTransient(error: Error): boolean {
-  return /^(IOERR|LOADING|TRYAGAIN|MASTERDOWN)|timed? ?out|ECONNRESET|ECONNREFUSED|Connection is closed|unavailable/i.test(error.message);
+  return /^(IOERR|LOADING|TRYAGAIN|MASTERDOWN)|replied with error: (READONLY|LOADING|MASTERDOWN)|timed? ?out|ECONNRESET|ECONNREFUSED|Connection is closed|unavailable/i.test(error.message);
 }
 
 function backoff(attempt: number): number {

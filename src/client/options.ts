@@ -2,6 +2,7 @@ import type { RedisOptions } from "ioredis";
 import type { GroupSpec, SlotRange } from "../topology/table.js";
 import type { CoordinatorLocation } from "../coordinator/connection.js";
 import type { StaleTopologyPolicy } from "./lease-gate.js";
+import type { ReadFrom } from "./read-from.js";
 
 /** Options shared by both ways of building a client. */
 export interface RoutingOptions {
@@ -22,6 +23,15 @@ export interface RoutingOptions {
    * @default a random id
    */
   clientId?: string;
+  /**
+   * How many commands may wait for one group while it is not connected (down,
+   * reconnecting, or connecting for the first time). Past it, commands for
+   * that group fail at once with a GroupQueueFullError, so memory stays
+   * bounded while a group is down; the other groups are not affected. A
+   * positive integer, or `Infinity` for no bound (as plain ioredis).
+   * @default 10000
+   */
+  maxQueuedCommands?: number;
 }
 
 /** Options shared by both ways of giving `new ShardedRedis(...)` its table. */
@@ -32,17 +42,44 @@ interface ShardedRedisCommonOptions extends RoutingOptions {
    * `showFriendlyErrorStack` act on the sharded client as they do on ioredis.
    */
   redisOptions?: RedisOptions;
+  /**
+   * Where read-only commands (flagged `readonly` by @ioredis/commands, with
+   * keys, not blocking) go when all their slots are stable: `'master'`;
+   * `'replica'` or `'replicaPreferred'` (a healthy replica of the group, round
+   * robin, else the master: both fall back); or a function
+   * `(group, healthyReplicas) => address` returning the master or one of the
+   * group's replicas. Slots in any migration state, MULTI, writes and EVAL
+   * always use the master. Replica reads may be stale (replication is
+   * asynchronous). Replicas come from the groups' `replicas`.
+   * @default 'master' (no replica connection is opened)
+   */
+  readFrom?: ReadFrom;
+  /**
+   * A replica lagging more than this behind its master is skipped (its reads
+   * go to the master). Lag is measured every `replicaCheckMs` by comparing
+   * the replica's replication offset with the master's offsets seen earlier.
+   * @default 5000
+   */
+  maxReplicaLagMs?: number;
+  /** How often each replica (and its master) is asked `INFO replication`. @default 1000 */
+  replicaCheckMs?: number;
 }
 
 /** `new ShardedRedis(...)` with a static table: `groups`, and optionally `slots`. */
 export interface StaticTableOptions extends ShardedRedisCommonOptions {
-  /** The groups: a master ("host:port") and optional replicas each. */
+  /** The groups: a master ("host:port") and optional replicas each, or a Sentinel master name (`{ id, sentinel: { name } }`). */
   groups: GroupSpec[];
   /**
    * Which group owns which slots. Every slot 0..1023 must be owned exactly once.
    * @default the slots split evenly over the groups, in the order given
    */
   slots?: SlotRange[];
+  /**
+   * "host:port" of each Sentinel; needed when a group is given by `sentinel`.
+   * Their credentials and TLS: `redisOptions.sentinelUsername`, `sentinelPassword`, `enableTLSForSentinelMode`.
+   * @default none
+   */
+  sentinels?: string[];
   coordinator?: undefined;
   cluster?: undefined;
   leaseMs?: undefined;

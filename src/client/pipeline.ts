@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { Command, Callback } from "ioredis";
 import Commander from "ioredis/built/utils/Commander";
 import { slotOf } from "../slot.js";
@@ -9,6 +10,7 @@ import type { GroupPool } from "./pool.js";
 import { GroupConnection } from "./group-connection.js";
 import { MigrationRoute, type Route } from "./migration-route.js";
 import type { LeaseGate } from "./lease-gate.js";
+import { armUntil } from "./deadline.js";
 
 /** ioredis' pipeline result: one [error] or [null, result] per command, in the caller's order. */
 export type PipelineResult = [error: Error | null, result: unknown][];
@@ -86,9 +88,15 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
   }
 
   private runWhenConfirmed(gate: LeaseGate): Promise<PipelineResult | null> {
+    const heldAt = performance.now();
     return new Promise((resolve, reject) => {
       gate.hold(
-        () => resolve(this.run()),
+        () => {
+          // Released with the time left of each command's commandTimeout (counted from exec()).
+          const timeoutMs = this.pool.defaultGroup.redis.options.commandTimeout;
+          if (typeof timeoutMs === "number" && timeoutMs > 0) for (const command of this.queue) armUntil(command, heldAt + timeoutMs, timeoutMs, this.pool);
+          resolve(this.run());
+        },
         (error) => {
           for (const command of this.queue) {
             command.promise.catch(noop);
@@ -120,12 +128,15 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
       let batch = batchOf[group.index];
       if (batch === undefined) {
         // A group's state cannot change while this loop runs: ask once per group.
-        batch = { group, pipeline: group.redis.pipeline() as unknown as IoredisPipeline, size: 0, index: -1, refusal: group.refusal() };
+        batch = { group, pipeline: group.redis.pipeline() as unknown as IoredisPipeline, size: 0, index: -1, refusal: group.refusal(), offline: group.redis.status !== "ready" };
         batchOf[group.index] = batch;
         if (batch.refusal === null) batch.index = batches.push(batch) - 1;
       }
       if (batch.refusal !== null) return command.reject(batch.refusal);
-      if (!whole) group.admit(command);
+      // Parts are admitted (named errors, timeout, queue bound); whole commands get the group's timeout and, while it is not connected, count against its queue bound.
+      if (!whole) {
+        if (!group.admit(command)) return;
+      } else if (!group.armWhole(command, batch.offline)) return;
       if (whole) {
         placedIn[current] = batch;
         placedAt[current] = batch.size;
@@ -133,7 +144,10 @@ export class ShardedPipeline extends Commander<{ type: "pipeline" }> {
       batch.pipeline.sendCommand(command);
       batch.size++;
     };
-    for (current = 0; current < queue.length; current++) routeCommand(this.pool, this.router, queue[current]!, dispatch);
+    // With readFrom: reads a replica may serve go into that replica's batch.
+    const readRoute = this.router.readRoute;
+    const send = readRoute === undefined ? dispatch : (route: Route, command: Command) => dispatch(readRoute(route, command), command);
+    for (current = 0; current < queue.length; current++) routeCommand(this.pool, this.router, queue[current]!, send);
     const results: PipelineResult = new Array(queue.length);
     // Commands answered on their own: listen now, in this tick, so an early
     // rejection (e.g. CrossSlotError) is never an unhandled one.
@@ -168,6 +182,8 @@ interface GroupBatch {
   /** Position in the list of batches sent; -1 for a group that refused. */
   index: number;
   readonly refusal: Error | null;
+  /** The group was not connected when the batch was made: its commands wait in ioredis' offline queue (maxQueuedCommands). */
+  readonly offline: boolean;
   size: number;
 }
 

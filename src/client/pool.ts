@@ -3,8 +3,9 @@ import type { Redis } from "ioredis";
 import createDebug from "debug";
 import { SLOT_COUNT } from "../slot.js";
 import { GroupUnavailableError, TopologyError } from "../errors.js";
-import { parseAddress, type GroupSpec, type SlotTable } from "../topology/table.js";
-import { GroupConnection } from "./group-connection.js";
+import { groupLabel, type GroupSpec, type SlotTable } from "../topology/table.js";
+import { masterResolver } from "../topology/master-address.js";
+import { DEFAULT_MAX_QUEUED_COMMANDS, GroupConnection } from "./group-connection.js";
 import { MigrationRoute, type MigrationHooks, type Route } from "./migration-route.js";
 import type { WriteCoalescer } from "./write-coalescer.js";
 
@@ -12,7 +13,8 @@ const debug = createDebug("shardis:pool");
 
 /** Creates (or hands over) the ioredis connection of a group. */
 export interface ConnectionSource {
-  connect(group: GroupSpec): { redis: Redis; owned: boolean };
+  /** `sentinels`: the table's, for a group given by a Sentinel name. */
+  connect(group: GroupSpec, sentinels: readonly string[]): { redis: Redis; owned: boolean };
 }
 
 export interface PoolEvents {
@@ -55,6 +57,8 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     private readonly coalescer: WriteCoalescer | null,
     /** For tables with migrations in progress (clients that follow a coordinator). */
     private readonly migrationHooks: MigrationHooks | null = null,
+    /** maxQueuedCommands: how many commands may wait for each group that is not connected. */
+    private readonly maxQueued: number = DEFAULT_MAX_QUEUED_COMMANDS,
   ) {
     super();
   }
@@ -65,7 +69,7 @@ export class GroupPool extends EventEmitter<PoolEvents> {
    */
   apply(table: SlotTable): GroupConnection[] {
     for (const spec of table.groups) {
-      if (!this.connections.has(spec.id)) this.connections.set(spec.id, this.open(spec));
+      if (!this.connections.has(spec.id)) this.connections.set(spec.id, this.open(spec, table.sentinels ?? []));
     }
     const kept = new Set(table.groups.map((g) => g.id));
     const removed = [...this.connections.values()].filter((c) => !kept.has(c.id));
@@ -101,7 +105,8 @@ export class GroupPool extends EventEmitter<PoolEvents> {
         migration,
         this.connections.get(migration.from)!,
         this.connections.get(migration.to)!,
-        parseAddress(target.master, `group ${target.id}: master`),
+        // A Sentinel-named target: its master now, as this client's connection to it sees it.
+        masterResolver(target, table.sentinels, () => this.connections.get(migration.to)?.redis),
         hooks,
       );
     });
@@ -113,6 +118,11 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     if (!connection.owned) return;
     if (connection.redis.status !== "ready") return connection.closeNow();
     await connection.redis.quit().catch(() => connection.redis.disconnect());
+  }
+
+  /** A fresh dense index, for connections outside the pool that share its look-up arrays (replicas). */
+  nextConnectionIndex(): number {
+    return this.nextIndex++;
   }
 
   get(id: number): GroupConnection {
@@ -196,15 +206,15 @@ export class GroupPool extends EventEmitter<PoolEvents> {
     for (const c of this.all()) c.setClosedByClient(true);
   }
 
-  private open(spec: GroupSpec): GroupConnection {
-    const { redis, owned } = this.source.connect(spec);
-    const connection = new GroupConnection(spec.id, spec.master, redis, owned, this.coalescer, this.nextIndex++);
+  private open(spec: GroupSpec, sentinels: readonly string[]): GroupConnection {
+    const { redis, owned } = this.source.connect(spec, sentinels);
+    const connection = new GroupConnection(spec.id, groupLabel(spec), redis, owned, this.coalescer, this.nextIndex++, this.maxQueued);
     redis.on("ready", () => this.checkReady());
     // Like ioredis, "ready" is emitted again once every group is back after a drop.
     redis.on("close", () => (this.readyEmitted = false));
     redis.on("end", () => this.checkEnd());
     redis.on("error", (error: Error) => this.onGroupError(connection, error));
-    debug("group %d: %s (%s)", spec.id, spec.master, owned ? "owned" : "wrapped");
+    debug("group %d: %s (%s)", spec.id, groupLabel(spec), owned ? "owned" : "wrapped");
     return connection;
   }
 

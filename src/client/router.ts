@@ -12,6 +12,7 @@ import {
 } from "../errors.js";
 import type { GroupPool } from "./pool.js";
 import type { Route } from "./migration-route.js";
+import { armPart, deadlineOf, disarm } from "./deadline.js";
 
 /**
  * Where a routed command goes: straight to the socket, or into a per-group
@@ -23,6 +24,12 @@ export type Dispatch = (group: Route, command: Command) => void;
 export interface RouterOptions {
   readonly allowKeys: boolean;
   readonly allowFlush: boolean;
+  /**
+   * With `readFrom` other than 'master': turns a routed command's route into
+   * a replica's connection when the replica may serve it (DESIGN §3.6).
+   * Pipelines apply it to their own dispatch; undefined when reads go to masters.
+   */
+  readonly readRoute?: ((route: Route, command: Command) => Route) | undefined;
 }
 
 /**
@@ -165,6 +172,9 @@ function runParts(
 ): void {
   const outcomes: GroupOutcome[] = new Array(parts.length);
   let pending = parts.length;
+  // A command that left a hold with a deadline hands it to its parts: they fail by it, and the parent with them.
+  const deadline = deadlineOf(parent);
+  if (deadline !== undefined) disarm(parent);
   const settle = () => {
     if (--pending > 0) return;
     const ok = outcomes.filter((o) => o.error === undefined);
@@ -196,6 +206,7 @@ function runParts(
         settle();
       },
     );
+    if (deadline !== undefined) armPart(command, group, deadline);
     dispatch(group, command);
   });
 }

@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import { EventEmitter } from "eventemitter3";
 import IORedis, { ScanStream, type Command, type Redis, type RedisOptions, type ChainableCommander, type ScanStreamOptions } from "ioredis";
 import Commander from "ioredis/built/utils/Commander";
 import createDebug from "debug";
 import { ArgumentError, CommandNotAllowedError, StaleTopologyError, TopologyError } from "../errors.js";
-import { evenSlotRanges, parseAddress, validateTable, type GroupSpec, type SlotTable } from "../topology/table.js";
+import { evenSlotRanges, validateTable, type GroupSpec, type SlotTable } from "../topology/table.js";
 import { changedSlots, groupsToDrain } from "../topology/diff.js";
 import { CoordinatorTopology } from "../topology/coordinator.js";
 import { checkClusterName } from "../coordinator/keys.js";
@@ -18,6 +19,11 @@ import { BlockingCommands } from "./blocking.js";
 import { routeCommand, type RouterOptions } from "./router.js";
 import { ShardedPipeline, ShardedMulti } from "./pipeline.js";
 import { ShardedScanStream } from "./scan-stream.js";
+import { ReplicaReads, type ReplicaConnector, type ReplicaStatus } from "./replica-reads.js";
+import { replicaReadSettings, type ReplicaReadSettings } from "./read-from.js";
+import { masterConnectionOptions } from "../topology/master-address.js";
+import { jitteredRetryStrategy } from "../backoff.js";
+import { armUntil } from "./deadline.js";
 import type { CoordinatorOptions, FromGroupsOptions, ShardedRedisOptions } from "./options.js";
 
 const debug = createDebug("shardis:client");
@@ -60,9 +66,13 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
   private readonly topology: CoordinatorTopology | null = null;
   private readonly gate: LeaseGate | null = null;
   private readonly staleWaitMs: number = 0;
+  /** redisOptions.commandTimeout (0: none): a command held by the lease gate keeps the time it has left. */
+  private readonly commandTimeout: number = 0;
   /** With a coordinator: blocking commands in flight, unblocked when their slot starts to move. */
   private readonly blocking: BlockingCommands | null = null;
   private readonly dispatch: (group: Route, command: Command) => void = (group, command) => group.send(command);
+  /** With readFrom other than 'master': the replica connections and where reads go. */
+  private readonly replicaReads: ReplicaReads | null = null;
   private readonly route = (command: Command) => routeCommand(this.pool, this.router, command, this.dispatch);
 
   constructor(options: ShardedRedisOptions) {
@@ -76,9 +86,17 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
       reroute: (command: Command) => void this.sendCommand(command),
       leaseHolds: () => this.gate?.open() ?? true,
     };
-    this.pool = new GroupPool(setup.connections, setup.enableAutoPipelining ? new WriteCoalescer() : null, migration ?? null);
+    const coalescer = setup.enableAutoPipelining ? new WriteCoalescer() : null;
+    this.pool = new GroupPool(setup.connections, coalescer, migration ?? null, setup.maxQueuedCommands);
+    this.commandTimeout = setup.commandTimeout ?? 0;
     this.table = setup.table;
-    if (setup.table !== null) this.pool.apply(setup.table);
+    if (setup.reads) {
+      this.replicaReads = new ReplicaReads(setup.reads.settings, this.pool, setup.reads.open, (command) => void this.sendCommand(command), coalescer);
+    }
+    if (setup.table !== null) {
+      this.pool.apply(setup.table);
+      this.replicaReads?.apply(setup.table);
+    }
     this.forwardPoolEvents();
     if (setup.follow) {
       const follow = setup.follow;
@@ -100,12 +118,20 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
         if (group instanceof GroupConnection && BlockingCommands.blocks(command)) blocking.send(group, command);
         else group.send(command);
       };
-      this.gate = new LeaseGate(topology, follow.policy, follow.staleWaitMs);
+      // commandTimeout is honoured while held, too: a command waits at most the shorter of the two.
+      this.gate = new LeaseGate(topology, follow.policy, Math.min(follow.staleWaitMs, this.commandTimeout || Infinity));
       this.staleWaitMs = follow.staleWaitMs;
       if (!setup.lazyConnect) topology.start();
       debug("client %s: following cluster %s", this.clientId, follow.cluster);
     } else {
       debug("client %s: %d groups", this.clientId, setup.table!.groups.length);
+    }
+    if (this.replicaReads !== null) {
+      // Only with readFrom: with 'master' (the default) nothing is added to a command's way.
+      const reads = this.replicaReads;
+      const toGroup = this.dispatch;
+      this.dispatch = (group, command) => toGroup(reads.choose(group, command), command);
+      this.router = { ...this.router, readRoute: reads.choose };
     }
   }
 
@@ -121,7 +147,14 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
   override sendCommand(command: Command): Promise<unknown> {
     const gate = this.gate;
     if (gate === null || gate.open()) routeCommand(this.pool, this.router, command, this.dispatch);
-    else gate.hold(() => this.route(command), (error) => command.reject(error));
+    else if (this.commandTimeout > 0) {
+      // Released with the time it has left: its commandTimeout counts from now, not from the release.
+      const deadline = performance.now() + this.commandTimeout;
+      gate.hold(() => {
+        armUntil(command, deadline, this.commandTimeout, this.pool);
+        this.route(command);
+      }, (error) => command.reject(error));
+    } else gate.hold(() => this.route(command), (error) => command.reject(error));
     return command.promise as Promise<unknown>;
   }
 
@@ -201,6 +234,14 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
   }
 
   /**
+   * Every replica listed in the table, with whether reads may go to it now
+   * and why not (empty unless readFrom is other than 'master').
+   */
+  replicas(): ReplicaStatus[] {
+    return this.replicaReads?.status() ?? [];
+  }
+
+  /**
    * The slot table in use. With a coordinator, there is none until the first
    * confirmation: await connect() first (this throws a TopologyError before).
    */
@@ -224,6 +265,7 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
       this.topology.refresh();
       await this.firstTable();
     }
+    this.replicaReads?.connect(); // not waited for: reads use the master until a replica is healthy
     return this.pool.connect();
   }
 
@@ -233,7 +275,7 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
    */
   override async quit(): Promise<"OK"> {
     this.gate?.close(closedError());
-    await this.pool.quit();
+    await Promise.all([this.pool.quit(), this.replicaReads?.quit()]);
     await this.topology?.close(true);
     return "OK";
   }
@@ -244,6 +286,7 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
     // Commands in flight may still land: the registry entry stays until its lease runs out.
     void this.topology?.close(false);
     this.pool.disconnect();
+    this.replicaReads?.disconnect();
   }
 
   on<E extends keyof ShardedRedisEvents>(event: E, listener: ShardedRedisEvents[E]): this {
@@ -289,15 +332,17 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
     const previous = this.table;
     const connections = new Map(this.pool.all().map((c) => [c.id, c]));
     const removed = this.pool.apply(next);
+    const removedReplicas = this.replicaReads?.apply(next) ?? [];
     this.table = next;
     this.events.emit("topology", { from: previous?.version ?? 0, to: next.version });
     if (previous === null) return;
     const changed = changedSlots(previous, next);
     // A BLPOP blocked on a slot that moves would hold up the drain until its timeout: unblock it (it is sent again).
     void this.blocking?.unblock(changed);
-    const draining = groupsToDrain(previous, next, changed).map((id) => connections.get(id));
+    // A group's replicas too: a read routed there under the old table has finished before the ack.
+    const draining = groupsToDrain(previous, next, changed).flatMap((id) => [connections.get(id), ...(this.replicaReads?.connectionsOf(id) ?? [])]);
     await Promise.all(draining.map((c) => c?.drain()));
-    await Promise.all(removed.map((c) => this.pool.retire(c)));
+    await Promise.all([...removed, ...removedReplicas].map((c) => this.pool.retire(c)));
   }
 
   /**
@@ -377,6 +422,12 @@ interface ClientSetup {
   showFriendlyErrorStack: boolean | undefined;
   enableAutoPipelining: boolean;
   router: RouterOptions;
+  /** Set when readFrom is not 'master': how reads pick replicas, and how replica connections open. */
+  reads?: { settings: ReplicaReadSettings; open: ReplicaConnector } | null;
+  /** maxQueuedCommands (per group). */
+  maxQueuedCommands?: number;
+  /** redisOptions.commandTimeout of owned connections. */
+  commandTimeout?: number;
 }
 
 function setupFromOptions(options: ShardedRedisOptions): ClientSetup {
@@ -389,7 +440,7 @@ function setupFromOptions(options: ShardedRedisOptions): ClientSetup {
   }
   const groups: unknown = options.groups;
   if (!Array.isArray(groups)) throw new TopologyError("groups must be a non-empty array of { id, master, replicas? }");
-  const table = validateTable({ groups, slots: options.slots ?? evenSlotRanges(groups.map((g: GroupSpec) => g?.id)) });
+  const table = validateTable({ groups, slots: options.slots ?? evenSlotRanges(groups.map((g: GroupSpec) => g?.id)), sentinels: options.sentinels });
   const redisOptions: RedisOptions = { ...options.redisOptions };
   // A connectionName given in redisOptions becomes the client id (connections are always named shardis:<clientId>).
   const clientId = options.clientId ?? redisOptions.connectionName ?? randomClientId();
@@ -400,13 +451,34 @@ function setupFromOptions(options: ShardedRedisOptions): ClientSetup {
 function ownedConnections(options: ShardedRedisOptions, redisOptions: RedisOptions, clientId: string): Omit<ClientSetup, "table" | "follow"> {
   return {
     lazyConnect: redisOptions.lazyConnect === true,
-    connections: { connect: (group) => ({ redis: new IORedis(ownedConnectionOptions(group, redisOptions, clientId)), owned: true }) },
+    connections: { connect: (group, sentinels) => ({ redis: new IORedis(ownedConnectionOptions(group, redisOptions, clientId, sentinels)), owned: true }) },
     clientId,
     keyPrefix: redisOptions.keyPrefix,
     showFriendlyErrorStack: redisOptions.showFriendlyErrorStack,
     enableAutoPipelining: redisOptions.enableAutoPipelining === true,
     router: routerOptions(options),
+    reads: replicaReadSetup(options, redisOptions, clientId),
+    maxQueuedCommands: maxQueuedCommands(options),
+    commandTimeout: typeof redisOptions.commandTimeout === "number" && redisOptions.commandTimeout > 0 ? redisOptions.commandTimeout : undefined,
   };
+}
+
+function maxQueuedCommands(options: { maxQueuedCommands?: number }): number | undefined {
+  const value = options.maxQueuedCommands;
+  if (value === undefined || value === Infinity) return value;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ArgumentError(`maxQueuedCommands must be a positive integer or Infinity, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** readFrom: validated here; null with 'master' (no replica connection is ever opened). */
+function replicaReadSetup(options: ShardedRedisOptions, redisOptions: RedisOptions, clientId: string): ClientSetup["reads"] {
+  const settings = replicaReadSettings(options);
+  if (settings === null) return null;
+  // Same options as the masters' connections (no prefix, no resend, named shardis:<clientId>).
+  const open: ReplicaConnector = (group, address) => new IORedis(ownedConnectionOptions({ id: group.id, master: address }, redisOptions, clientId));
+  return { settings, open };
 }
 
 function setupFollowing(options: CoordinatorOptions): ClientSetup {
@@ -439,7 +511,8 @@ function setupFollowing(options: CoordinatorOptions): ClientSetup {
       policy,
       staleWaitMs,
       migration: {
-        waitMs: staleWaitMs,
+        // A command held while its slots move never outlives its commandTimeout.
+        waitMs: Math.min(staleWaitMs, redisOptions.commandTimeout || Infinity),
         migrateTimeoutMs: positiveInteger(options.migrateTimeoutMs ?? 5_000, "migrateTimeoutMs"),
         auth: { username: redisOptions.username, password: redisOptions.password },
         db: redisOptions.db ?? 0,
@@ -457,6 +530,10 @@ function positiveInteger(value: unknown, name: string): number {
 function setupFromClients(clients: Record<number, Redis> | ReadonlyMap<number, Redis>, options: FromGroupsOptions): ClientSetup {
   const entries: [unknown, unknown][] = clients instanceof Map ? [...clients.entries()] : Object.entries(clients ?? {});
   if (entries.length === 0) throw new TopologyError("fromGroups needs at least one ioredis client, e.g. { 1: redisA, 2: redisB }");
+  const readFrom = (options as { readFrom?: unknown }).readFrom;
+  if (readFrom !== undefined && readFrom !== "master") {
+    throw new ArgumentError("readFrom needs replica connections, and fromGroups wraps one connection per group: use new ShardedRedis({ groups: [{ id, master, replicas }], readFrom })");
+  }
   const byId = new Map<number, Redis>();
   for (const [key, redis] of entries) {
     const id = Number(key);
@@ -484,6 +561,7 @@ function setupFromClients(clients: Record<number, Redis> | ReadonlyMap<number, R
     showFriendlyErrorStack: options.showFriendlyErrorStack,
     enableAutoPipelining: options.enableAutoPipelining === true,
     router: routerOptions(options),
+    maxQueuedCommands: maxQueuedCommands(options),
   };
 }
 
@@ -495,18 +573,18 @@ function randomClientId(): string {
   return randomBytes(6).toString("hex");
 }
 
-function ownedConnectionOptions(group: GroupSpec, redisOptions: RedisOptions, clientId: string): RedisOptions {
-  const { host, port } = parseAddress(group.master, `group ${group.id}: master`);
+function ownedConnectionOptions(group: GroupSpec, redisOptions: RedisOptions, clientId: string, sentinels: readonly string[] = []): RedisOptions {
   return {
-    ...redisOptions,
-    host,
-    port,
+    // host/port, or the sentinels and master name of a Sentinel-named group.
+    ...masterConnectionOptions(group, sentinels, redisOptions),
     // The sharded client applies the prefix (slots are computed on prefixed keys).
     keyPrefix: undefined,
     // Batching is done by the sharded client across groups (WriteCoalescer).
     enableAutoPipelining: false,
     // A command is never resent behind the router's back (DESIGN §5).
     autoResendUnfulfilledCommands: false,
+    // Reconnects back off with jitter, so clients that lost a group do not return in lockstep (unless given).
+    retryStrategy: redisOptions.retryStrategy !== undefined ? redisOptions.retryStrategy : jitteredRetryStrategy(),
     // The migrator finds a client's connections by this name (DESIGN §5).
     connectionName: `shardis:${clientId}`,
   };

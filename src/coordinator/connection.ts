@@ -1,6 +1,7 @@
 import IORedis, { type Redis, type RedisOptions } from "ioredis";
 import createDebug from "debug";
 import { ArgumentError } from "../errors.js";
+import { jitteredRetryStrategy } from "../backoff.js";
 
 const debug = createDebug("shardis:coordinator");
 
@@ -28,6 +29,9 @@ const COORDINATOR_DEFAULTS: RedisOptions = {
   maxRetriesPerRequest: 1,
 };
 
+/** Reconnects back off with jitter (many clients lose the coordinator at once); a retryStrategy given wins. */
+const RECONNECT: RedisOptions = { retryStrategy: jitteredRetryStrategy() };
+
 /**
  * Opens (or adopts) the coordinator connection. `name` becomes the
  * connection name, so operators can tell shardis connections apart.
@@ -47,10 +51,10 @@ export function openCoordinator(location: CoordinatorLocation, name: string, ext
     if (!/^rediss?:\/\//.test(location)) {
       throw new ArgumentError(`coordinator must be a redis:// URL, ioredis options or an ioredis client, got ${JSON.stringify(location)}`);
     }
-    redis = new IORedis(location, { ...extra, ...COORDINATOR_DEFAULTS, keyPrefix: undefined, connectionName: name });
+    redis = new IORedis(location, { ...RECONNECT, ...extra, ...COORDINATOR_DEFAULTS, keyPrefix: undefined, connectionName: name });
     owned = true;
   } else if (typeof location === "object" && location !== null) {
-    redis = new IORedis({ ...extra, ...location, ...COORDINATOR_DEFAULTS, keyPrefix: undefined, connectionName: name });
+    redis = new IORedis({ ...RECONNECT, ...extra, ...location, ...COORDINATOR_DEFAULTS, keyPrefix: undefined, connectionName: name });
     owned = true;
   } else {
     throw new ArgumentError(`coordinator must be a redis:// URL, ioredis options or an ioredis client, got ${JSON.stringify(location)}`);

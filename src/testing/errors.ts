@@ -17,3 +17,20 @@ export class RedisServerNotFoundError extends Error {
     this.redisServerPath = redisServerPath;
   }
 }
+
+export const REDIS_SENTINEL_INSTALL_HINT =
+  'redis-sentinel was not found on PATH. Install it: sudo apt-get install -y redis-sentinel redis-server redis-tools (Debian/Ubuntu), brew install redis (macOS, which ships redis-sentinel), or set SHARDIS_REDIS_SENTINEL to its path.';
+
+/** The redis-sentinel binary could not be spawned because it does not exist (ENOENT). */
+export class RedisSentinelNotFoundError extends Error {
+  readonly code = 'ERR_REDIS_SENTINEL_NOT_FOUND';
+  /** The path or command name that was tried. */
+  readonly redisSentinelPath: string;
+
+  constructor(redisSentinelPath: string) {
+    const tried = redisSentinelPath === 'redis-sentinel' ? '' : ` (tried "${redisSentinelPath}")`;
+    super(`${REDIS_SENTINEL_INSTALL_HINT}${tried}`);
+    this.name = 'RedisSentinelNotFoundError';
+    this.redisSentinelPath = redisSentinelPath;
+  }
+}

@@ -21,6 +21,12 @@ export interface SpawnOptions {
   args: readonly string[];
   dataDir: string;
   startTimeoutMs: number;
+  /** Replaces the built arguments whole (redis-sentinel: just its config file). */
+  argv?: readonly string[];
+  /** The error for a missing binary. @default RedisServerNotFoundError */
+  notFound?: (binary: string) => Error;
+  /** Process name in messages. @default 'redis-server' */
+  label?: string;
 }
 
 export interface SpawnedRedis {
@@ -53,7 +59,7 @@ export function buildArgs(options: SpawnOptions): string[] {
 
 /** Spawns synchronously (so the caller can track the pid at once); readiness is async. */
 export function spawnRedis(options: SpawnOptions): SpawnedRedis {
-  const args = buildArgs(options);
+  const args = options.argv !== undefined ? [...options.argv] : buildArgs(options);
   const commandLine = `${options.binary} ${args.map((a) => (a === '' ? '""' : a)).join(' ')}`;
   log('spawning %s', commandLine);
 
@@ -97,7 +103,7 @@ function waitUntilReady(
 
     // Spawn failures (ENOENT, EACCES) arrive as 'error' followed by 'close'.
     child.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') fail(new RedisServerNotFoundError(options.binary));
+      if (err.code === 'ENOENT') fail(options.notFound?.(options.binary) ?? new RedisServerNotFoundError(options.binary));
       else fail(new Error(`Could not spawn ${options.binary}: ${err.message}`));
     });
 
@@ -105,7 +111,7 @@ function waitUntilReady(
     child.once('close', (code, signal) => {
       if (child.pid === undefined) return; // spawn failure, handled by 'error'
       const text = output.describe();
-      const why = `redis-server exited during startup (code ${code}, signal ${signal}).\nCommand: ${commandLine}\nOutput:\n${text}`;
+      const why = `${options.label ?? 'redis-server'} exited during startup (code ${code}, signal ${signal}).\nCommand: ${commandLine}\nOutput:\n${text}`;
       if (/address already in use/i.test(text)) {
         fail(new PortInUseError(`Port ${options.port} is already in use. ${why}`));
       } else {
@@ -116,7 +122,7 @@ function waitUntilReady(
     const timer = setTimeout(() => {
       fail(
         new Error(
-          `redis-server on 127.0.0.1:${options.port} did not answer PING within ${options.startTimeoutMs}ms ` +
+          `${options.label ?? 'redis-server'} on 127.0.0.1:${options.port} did not answer PING within ${options.startTimeoutMs}ms ` +
             `(last probe: ${lastReason}).\nCommand: ${commandLine}\nOutput:\n${output.describe()}`,
         ),
       );

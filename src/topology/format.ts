@@ -53,7 +53,15 @@ export function tableToJson(table: SlotTable, cluster: string): string {
     cluster,
     version: table.version,
     slotCount: SLOT_COUNT,
-    groups: table.groups.map((g) => (g.replicas && g.replicas.length > 0 ? { id: g.id, master: g.master, replicas: g.replicas } : { id: g.id, master: g.master })),
+    groups: table.groups.map((g) =>
+      g.sentinel !== undefined
+        ? { id: g.id, sentinel: { name: g.sentinel.name } }
+        : g.replicas && g.replicas.length > 0
+          ? { id: g.id, master: g.master, replicas: g.replicas }
+          : { id: g.id, master: g.master },
+    ),
+    // Left out when no group needs it, so tables without Sentinel stay as they were.
+    ...(table.sentinels !== undefined && table.sentinels.length > 0 ? { sentinels: table.sentinels } : {}),
     slots: table.slots.map((r) => ({ from: r.from, to: r.to, group: r.group })),
     migrations: table.migrations.map((m) => ({ slots: m.slots, from: m.from, to: m.to, state: m.state })),
   });

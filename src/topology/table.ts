@@ -1,14 +1,36 @@
 import { SLOT_COUNT } from "../slot.js";
 import { TopologyError } from "../errors.js";
 
-/** One group: a master and optional replicas, each "host:port". */
-export interface GroupSpec {
+/** One group given by address: a master and optional replicas, each "host:port". */
+export interface MasterGroupSpec {
   /** Positive integer, unique in the table. */
   readonly id: number;
   /** "host:port" of the master. */
   readonly master: string;
   /** "host:port" of each replica. */
   readonly replicas?: readonly string[];
+  readonly sentinel?: undefined;
+}
+
+/**
+ * One group given by its Sentinel master name: connections ask the table's
+ * `sentinels` where the master is, so a failover needs no table change.
+ */
+export interface SentinelGroupSpec {
+  /** Positive integer, unique in the table. */
+  readonly id: number;
+  /** The name the sentinels monitor the group's master under. */
+  readonly sentinel: { readonly name: string };
+  readonly master?: undefined;
+  readonly replicas?: undefined;
+}
+
+/** One group: `{ id, master, replicas? }` or `{ id, sentinel: { name } }` (exactly one of master and sentinel). */
+export type GroupSpec = MasterGroupSpec | SentinelGroupSpec;
+
+/** How a group is named in messages: its master "host:port", or "sentinel <name>". */
+export function groupLabel(group: GroupSpec): string {
+  return group.sentinel !== undefined ? `sentinel ${group.sentinel.name}` : group.master;
 }
 
 /** Slots `from..to` (inclusive) are owned by `group`. */
@@ -38,6 +60,8 @@ export interface SlotTableInput {
   readonly version?: number;
   /** Migrations in flight. @default none */
   readonly migrations?: readonly Migration[];
+  /** "host:port" of each Sentinel; needed when a group is given by `sentinel`. @default none */
+  readonly sentinels?: readonly string[];
 }
 
 /**
@@ -50,6 +74,8 @@ export interface SlotTable {
   readonly slots: readonly SlotRange[];
   readonly migrations: readonly Migration[];
   readonly owner: Readonly<Int32Array>;
+  /** "host:port" of each Sentinel the sentinel-named groups are found through ([] when none). */
+  readonly sentinels?: readonly string[];
 }
 
 const MIGRATION_STATES: readonly MigrationState[] = ["pending", "preparing", "migrating"];
@@ -81,12 +107,14 @@ export function validateTable(input: unknown): SlotTable {
     throw new TopologyError(`every slot 0..${SLOT_COUNT - 1} must be owned by a group; not owned: ${formatRanges(missing)}`);
   }
   const migrations = parseMigrations(root.migrations, known, owner);
+  const sentinels = parseSentinels(root.sentinels, groups);
   return Object.freeze({
     version: version as number,
     groups: Object.freeze(groups),
     slots: Object.freeze(slots),
     migrations: Object.freeze(migrations),
     owner,
+    sentinels,
   });
 }
 
@@ -116,10 +144,11 @@ export function parseAddress(address: string, what: string): { host: string; por
 
 function parseGroups(value: unknown): GroupSpec[] {
   if (!Array.isArray(value) || value.length === 0) {
-    throw new TopologyError("groups must be a non-empty array of { id, master, replicas? }");
+    throw new TopologyError("groups must be a non-empty array of { id, master, replicas? } or { id, sentinel: { name } }");
   }
   const seen = new Set<number>();
-  return value.map((item, i) => {
+  const names = new Map<string, number>();
+  return value.map((item, i): GroupSpec => {
     const group = asRecord(item, `groups[${i}]`);
     const id = group.id;
     if (!Number.isSafeInteger(id) || (id as number) < 1) {
@@ -127,8 +156,21 @@ function parseGroups(value: unknown): GroupSpec[] {
     }
     if (seen.has(id as number)) throw new TopologyError(`group ${id} is listed twice`);
     seen.add(id as number);
+    if (group.sentinel !== undefined) {
+      if (group.master !== undefined || group.replicas !== undefined) {
+        throw new TopologyError(`group ${id}: give either master (and replicas) or sentinel, not both: the sentinels say where the master and replicas are`);
+      }
+      const name = asRecord(group.sentinel, `group ${id}: sentinel`).name;
+      if (typeof name !== "string" || !SENTINEL_NAME.test(name)) {
+        throw new TopologyError(`group ${id}: sentinel.name must be a Sentinel master name (letters, digits, ".", "_", "-", ":"), got ${JSON.stringify(name)}`);
+      }
+      const other = names.get(name);
+      if (other !== undefined) throw new TopologyError(`sentinel name "${name}" is used by group ${other} and by group ${id}; a master belongs to one group only`);
+      names.set(name, id as number);
+      return Object.freeze({ id: id as number, sentinel: Object.freeze({ name }) });
+    }
     if (typeof group.master !== "string") {
-      throw new TopologyError(`group ${id}: master must be a "host:port" string, got ${JSON.stringify(group.master)}`);
+      throw new TopologyError(`group ${id}: master must be a "host:port" string, got ${JSON.stringify(group.master)} (or give sentinel: { name })`);
     }
     parseAddress(group.master, `group ${id}: master`);
     const replicas = group.replicas === undefined ? [] : group.replicas;
@@ -138,6 +180,30 @@ function parseGroups(value: unknown): GroupSpec[] {
     for (const replica of replicas as string[]) parseAddress(replica, `group ${id}: replica`);
     return Object.freeze({ id: id as number, master: group.master, replicas: Object.freeze([...(replicas as string[])]) });
   });
+}
+
+/** Sentinel master names: what redis-sentinel accepts in `sentinel monitor` without quoting. */
+const SENTINEL_NAME = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function parseSentinels(value: unknown, groups: readonly GroupSpec[]): readonly string[] {
+  const named = groups.filter((g) => g.sentinel !== undefined).map((g) => g.id);
+  if (value !== undefined && (!Array.isArray(value) || value.some((s) => typeof s !== "string"))) {
+    throw new TopologyError('sentinels must be an array of "host:port" strings');
+  }
+  if (value === undefined || value.length === 0) {
+    if (named.length > 0) {
+      throw new TopologyError(`group ${named.join(", ")} ${named.length > 1 ? "are" : "is"} given by a sentinel name, so the table needs sentinels: ["host:port", ...]`);
+    }
+    return Object.freeze([]);
+  }
+  const seen = new Set<string>();
+  for (const [i, address] of (value as string[]).entries()) {
+    const { host, port } = parseAddress(address, `sentinels[${i}]`);
+    const key = `${host.toLowerCase()}:${port}`;
+    if (seen.has(key)) throw new TopologyError(`sentinels lists ${address} twice`);
+    seen.add(key);
+  }
+  return Object.freeze([...(value as string[])]);
 }
 
 function parseSlots(value: unknown, known: ReadonlySet<number>): SlotRange[] {

@@ -20,7 +20,7 @@ import {
   tableToJson,
   validateTable,
   type ClusterTable,
-  type GroupSpec,
+  type MasterGroupSpec,
   type ShardisAdminOptions,
 } from '../../src/admin/index.js';
 import { coordinatorKeys } from '../../src/coordinator/keys.js';
@@ -37,7 +37,7 @@ const clusterName = (): string => `admin-${process.pid}-${++clusters}-${Date.now
 let coordinator: RedisServer;
 let masters: RedisServer[];
 /** Groups 1..3 on the three masters. */
-let groups: GroupSpec[];
+let groups: MasterGroupSpec[];
 
 const admins: ShardisAdmin[] = [];
 const raws: Redis[] = [];

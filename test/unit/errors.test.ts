@@ -7,6 +7,8 @@ import * as errors from '../../src/errors.js';
 import {
   AckTimeoutError,
   ArgumentError,
+  CommandTimeoutError,
+  GroupQueueFullError,
   ClusterExistsError,
   CommandNotAllowedError,
   CoordinatorUnavailableError,
@@ -46,6 +48,8 @@ const samples: Array<[string, ShardisError, string]> = [
   ['AckTimeoutError', new AckTimeoutError(7, ['c1', 'c2'], 60000, 'preparing'), 'ERR_ACK_TIMEOUT'],
   ['MigrationStoppedError', new MigrationStoppedError('migrating'), 'ERR_MIGRATION_STOPPED'],
   ['MigrationStateError', new MigrationStateError('no job to resume'), 'ERR_MIGRATION_STATE'],
+  ['CommandTimeoutError', new CommandTimeoutError(2, '10.0.0.2:6379', 'get', 500), 'ERR_COMMAND_TIMEOUT'],
+  ['GroupQueueFullError', new GroupQueueFullError(2, '10.0.0.2:6379', 10000), 'ERR_GROUP_QUEUE_FULL'],
 ];
 
 describe('every error class', () => {
@@ -185,6 +189,32 @@ describe('GroupUnavailableError', () => {
     assert.match(err.message, /group 3\b/);
     assert.match(err.message, /10\.0\.0\.3:6379/);
     assert.match(err.message, /connection closed/);
+  });
+});
+
+describe('CommandTimeoutError and GroupQueueFullError', () => {
+  test('CommandTimeoutError names the group, its address, the command and the timeout, and says it may have been applied', () => {
+    const cause = new Error('Command timed out');
+    const err = new CommandTimeoutError(2, '10.0.0.2:6379', 'get', 500, 'it is not connected (reconnecting)', { cause });
+    assert.equal(err.group, 2);
+    assert.equal(err.address, '10.0.0.2:6379');
+    assert.equal(err.command, 'get');
+    assert.equal(err.timeoutMs, 500);
+    assert.equal(err.cause, cause);
+    assert.match(err.message, /^group 2 \(10\.0\.0\.2:6379\) did not answer GET within 500 ms \(commandTimeout\); it is not connected/);
+    assert.match(err.message, /may or may not have been applied/);
+    assert.match(new CommandTimeoutError(1, 'h:1', '', 10).message, /did not answer the command within 10 ms/);
+  });
+
+  test('GroupQueueFullError names the group, its address and the limit, and says what to do', () => {
+    const err = new GroupQueueFullError(3, '10.0.0.3:6379', 10000);
+    assert.equal(err.group, 3);
+    assert.equal(err.address, '10.0.0.3:6379');
+    assert.equal(err.limit, 10000);
+    assert.match(err.message, /group 3 \(10\.0\.0\.3:6379\) is not connected and already has 10000 commands waiting/);
+    assert.match(err.message, /maxQueuedCommands/);
+    assert.match(err.message, /not sent/);
+    assert.match(err.message, /commandTimeout/);
   });
 });
 

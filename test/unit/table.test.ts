@@ -4,10 +4,12 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { SLOT_COUNT } from '../../src/slot.js';
+import { parseTableJson, tableToJson } from '../../src/topology/format.js';
 import { ShardisError, TopologyError } from '../../src/errors.js';
 import {
   evenSlotRanges,
   formatRanges,
+  groupLabel,
   parseAddress,
   validateTable,
   type GroupSpec,
@@ -500,5 +502,102 @@ describe('formatRanges', () => {
     assert.equal(formatRanges(everyOther), '0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, ...');
     const twelve = Array.from({ length: 12 }, (_, i) => i * 2);
     assert.equal(formatRanges(twelve), '0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22');
+  });
+});
+
+describe('Sentinel-named groups (DESIGN §6)', () => {
+  const slots: SlotRange[] = [
+    { from: 0, to: 511, group: 1 },
+    { from: 512, to: 1023, group: 2 },
+  ];
+  const mixed = (): Record<string, unknown> => ({
+    version: 3,
+    groups: [
+      { id: 1, master: '10.0.0.1:6379', replicas: ['10.0.0.2:6379'] },
+      { id: 2, sentinel: { name: 'g2' } },
+    ],
+    sentinels: ['10.0.0.9:26379', '[::1]:26380'],
+    slots,
+  });
+
+  test('a group is { id, master, replicas? } or { id, sentinel: { name } }; the table keeps its sentinels', () => {
+    const table = validateTable(mixed());
+    const [g1, g2] = table.groups as [GroupSpec, GroupSpec];
+    assert.equal(g1.master, '10.0.0.1:6379');
+    assert.equal(g1.sentinel, undefined);
+    assert.deepEqual(g2, { id: 2, sentinel: { name: 'g2' } });
+    assert.equal(g2.master, undefined);
+    assert.deepEqual([...table.sentinels!], ['10.0.0.9:26379', '[::1]:26380']);
+    assert.ok(Object.isFrozen(g2) && Object.isFrozen(g2.sentinel) && Object.isFrozen(table.sentinels));
+    assert.equal(groupLabel(g1), '10.0.0.1:6379');
+    assert.equal(groupLabel(g2), 'sentinel g2');
+  });
+
+  test('a table without Sentinel groups has sentinels [] (and may list some anyway)', () => {
+    assert.deepEqual([...validateTable(threeGroups()).sentinels!], []);
+    assert.deepEqual([...validateTable({ ...threeGroups(), sentinels: ['10.0.0.9:26379'] }).sentinels!], ['10.0.0.9:26379']);
+  });
+
+  test('exactly one of master and sentinel', () => {
+    const both = { ...mixed(), groups: [{ id: 1, master: '10.0.0.1:6379', sentinel: { name: 'g1' } }, { id: 2, sentinel: { name: 'g2' } }] };
+    assert.throws(() => validateTable(both), (e: unknown) => e instanceof TopologyError && /group 1: give either master \(and replicas\) or sentinel, not both/.test(e.message));
+    const withReplicas = { ...mixed(), groups: [{ id: 1, master: '10.0.0.1:6379' }, { id: 2, sentinel: { name: 'g2' }, replicas: ['10.0.0.5:6379'] }] };
+    assert.throws(() => validateTable(withReplicas), /group 2: give either master/);
+    const neither = { ...mixed(), groups: [{ id: 1, master: '10.0.0.1:6379' }, { id: 2 }] };
+    assert.throws(() => validateTable(neither), /group 2: master must be a "host:port" string, got undefined \(or give sentinel: \{ name \}\)/);
+  });
+
+  test('sentinel.name must be a Sentinel master name, used by one group only', () => {
+    for (const sentinel of [{}, { name: '' }, { name: 'a b' }, { name: 7 }, 'g2', null, [], { name: 'x'.repeat(129) }]) {
+      const table = { ...mixed(), groups: [{ id: 1, master: '10.0.0.1:6379' }, { id: 2, sentinel }] };
+      assert.throws(() => validateTable(table), TopologyError, JSON.stringify(sentinel));
+    }
+    const twice = { ...mixed(), groups: [{ id: 1, sentinel: { name: 'g' } }, { id: 2, sentinel: { name: 'g' } }] };
+    assert.throws(() => validateTable(twice), /sentinel name "g" is used by group 1 and by group 2/);
+    const proto = { ...mixed(), groups: [{ id: 1, master: '10.0.0.1:6379' }, { id: 2, sentinel: JSON.parse('{"name":"g","__proto__":{}}') }] };
+    assert.throws(() => validateTable(proto), /forbidden key "__proto__"/);
+  });
+
+  test('sentinels: required (non-empty) when a group uses a sentinel name; "host:port" each, no duplicates', () => {
+    const { sentinels: _omit, ...without } = mixed();
+    assert.throws(() => validateTable(without), /group 2 is given by a sentinel name, so the table needs sentinels: \["host:port", \.\.\.\]/);
+    assert.throws(() => validateTable({ ...mixed(), sentinels: [] }), /group 2 is given by a sentinel name, so the table needs sentinels/);
+    assert.throws(() => validateTable({ ...mixed(), sentinels: '10.0.0.9:26379' }), /sentinels must be an array of "host:port" strings/);
+    assert.throws(() => validateTable({ ...mixed(), sentinels: [26379] }), /sentinels must be an array/);
+    assert.throws(() => validateTable({ ...mixed(), sentinels: ['10.0.0.9'] }), /sentinels\[0\] must be "host:port"/);
+    assert.throws(() => validateTable({ ...mixed(), sentinels: ['A:1', 'a:1'] }), /sentinels lists a:1 twice/);
+  });
+});
+
+describe('Sentinel-named groups in the stored JSON (parseTableJson / tableToJson)', () => {
+  const stored = {
+    format: 1, cluster: 'prod', version: 17, slotCount: 1024,
+    groups: [{ id: 1, master: '10.0.0.1:6379', replicas: ['10.0.0.2:6379'] }, { id: 2, sentinel: { name: 'g2' } }],
+    sentinels: ['10.0.0.9:26379'],
+    slots: [{ from: 0, to: 511, group: 1 }, { from: 512, to: 1023, group: 2 }],
+    migrations: [],
+  };
+
+  test('the documented example reads back, and is written in the documented field order', () => {
+    const text = JSON.stringify(stored);
+    const table = parseTableJson(text, 'prod');
+    assert.deepEqual(table.groups[1], { id: 2, sentinel: { name: 'g2' } });
+    assert.deepEqual([...table.sentinels!], ['10.0.0.9:26379']);
+    assert.equal(tableToJson(table, 'prod'), text);
+  });
+
+  test('a table without Sentinel groups is written without "sentinels" (as before)', () => {
+    const plain = { ...stored, groups: [stored.groups[0], { id: 2, master: '10.0.0.3:6379' }] };
+    const { sentinels: _omit, ...expected } = plain;
+    const table = parseTableJson(JSON.stringify(expected), 'prod');
+    assert.deepEqual([...table.sentinels!], []);
+    assert.equal(tableToJson(table, 'prod'), JSON.stringify(expected));
+    // Sentinels listed without a group using them are kept.
+    assert.match(tableToJson(parseTableJson(JSON.stringify(plain), 'prod'), 'prod'), /"sentinels":\["10\.0\.0\.9:26379"\]/);
+  });
+
+  test('a stored Sentinel group without sentinels is refused like any bad table', () => {
+    const { sentinels: _omit, ...bad } = stored;
+    assert.throws(() => parseTableJson(JSON.stringify(bad), 'prod'), /so the table needs sentinels/);
   });
 });

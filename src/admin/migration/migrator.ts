@@ -111,7 +111,7 @@ export class Migrator {
       const cleared = await clearTarget(target, flags, () => session.lock.ensure());
       if (cleared > 0) debug("cleared %d keys of slots %s on group %d", cleared, runsText(plan.slots), plan.to);
       return cleared;
-    });
+    }, table.sentinels);
   }
 
   private async refuseJob(): Promise<void> {

@@ -5,6 +5,7 @@
 // means the key is on both sides and the target's copy is the newer one: the
 // source's copy is deleted. A multi-key MIGRATE is not all-or-nothing, so
 // what is left is checked again after a failure.
+import type { HostPort, MasterResolver } from "../../topology/master-address.js";
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import createDebug from "debug";
@@ -40,8 +41,8 @@ const SCANS_PER_STEP = 8;
 
 export interface MoverSettings extends RetryBudget, BatchBudget {
   readonly source: Redis;
-  /** MIGRATE's destination, as the source reaches it. */
-  readonly target: { readonly host: string; readonly port: number };
+  /** MIGRATE's destination, as the source reaches it: fixed, or resolved before each MIGRATE (a Sentinel-named target can fail over). */
+  readonly target: HostPort | MasterResolver;
   /** AUTH / AUTH2 arguments for the target ([] without a password). */
   readonly auth: readonly string[];
   readonly db: number;
@@ -192,8 +193,9 @@ export class KeyMover {
   }
 
   private async migrateCall(keys: readonly Buffer[], timeoutMs: number): Promise<string> {
-    const { source, target, auth, db, checkLock } = this.settings;
+    const { source, auth, db, checkLock } = this.settings;
     await checkLock();
+    const target = typeof this.settings.target === "function" ? await this.settings.target() : this.settings.target;
     const reply = await source.call("MIGRATE", target.host, String(target.port), "", String(db), String(timeoutMs), ...auth, "KEYS", ...keys);
     return String(reply);
   }

@@ -72,13 +72,13 @@ export function findMigration(table: SlotTable, plan: MigrationPlan): Migration 
 export function withMigrationState(table: SlotTable, plan: MigrationPlan, state: MigrationState): TableChange {
   const others = table.migrations.filter((m) => m !== findMigration(table, plan));
   const migration: Migration = { slots: plan.slots, from: plan.from, to: plan.to, state };
-  return { groups: table.groups, slots: table.slots, migrations: [...others, migration] };
+  return { groups: table.groups, slots: table.slots, migrations: [...others, migration], sentinels: table.sentinels };
 }
 
 /** The table without the plan's migration: the slots stay with the source (abort). */
 export function withoutMigration(table: SlotTable, plan: MigrationPlan): TableChange {
   const migration = findMigration(table, plan);
-  return { groups: table.groups, slots: table.slots, migrations: table.migrations.filter((m) => m !== migration) };
+  return { groups: table.groups, slots: table.slots, migrations: table.migrations.filter((m) => m !== migration), sentinels: table.sentinels };
 }
 
 /** The table with the plan's slots owned by the target and its migration gone: stable(to). */
@@ -86,7 +86,7 @@ export function finishedMigration(table: SlotTable, plan: MigrationPlan): TableC
   const migration = findMigration(table, plan);
   const owner = Int32Array.from(table.owner);
   for (const [a, b] of plan.slots) owner.fill(plan.to, a, b + 1);
-  return { groups: table.groups, slots: rangesOf(owner), migrations: table.migrations.filter((m) => m !== migration) };
+  return { groups: table.groups, slots: rangesOf(owner), migrations: table.migrations.filter((m) => m !== migration), sentinels: table.sentinels };
 }
 
 /** Where a stored job resumes: its phase, and whether the table already says so. */

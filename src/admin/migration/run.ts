@@ -9,7 +9,8 @@ import createDebug from "debug";
 import { MigrationLockedError, MigrationStateError, MigrationStoppedError, VersionConflictError } from "../../errors.js";
 import { closeQuietly } from "../../coordinator/connection.js";
 import type { ClusterTable } from "../../topology/format.js";
-import { parseAddress, type MigrationState } from "../../topology/table.js";
+import type { MigrationState } from "../../topology/table.js";
+import { masterResolver, sentinelAskOptions } from "../../topology/master-address.js";
 import { readRegistry } from "../registry.js";
 import { withMaster } from "../group-probe.js";
 import type { TableChange } from "../table-write.js";
@@ -227,7 +228,7 @@ export class MigrationRun {
     const target = table.groups.find((g) => g.id === this.job.to);
     if (target === undefined) throw new MigrationStateError(`group ${this.job.to}, receiving the migration, is not in the table any more`);
     const onTarget = await retrying("fencing clients on the target", this.budget, () =>
-      withMaster(target, this.session.ctx.probe, (redis) => killConnectionsOf(redis, clientIds)),
+      withMaster(target, this.session.ctx.probe, (redis) => killConnectionsOf(redis, clientIds), table.sentinels),
     );
     this.fenced += killed + onTarget;
     debug("migration %s: killed %d + %d connections of waited-out clients %s on groups %d and %d", this.job.id, killed, onTarget, clientIds.join(", "), this.job.from, this.job.to);
@@ -287,7 +288,8 @@ export class MigrationRun {
     if (target === undefined) throw new MigrationStateError(`group ${this.job.to}, receiving the migration, is not in the table any more`);
     this.mover = new KeyMover({
       source: await this.openSource(),
-      target: parseAddress(target.master, `group ${target.id}: master`),
+      // A Sentinel-named target: its master now, asked of the sentinels (answer reused 1 s).
+      target: masterResolver(target, table.sentinels, undefined, { ...sentinelAskOptions(ctx.probe.redisOptions), cacheMs: 1000 }),
       auth: migrateAuth(ctx.probe.redisOptions),
       db: ctx.probe.redisOptions.db ?? 0,
       flags: this.flags,
@@ -315,7 +317,7 @@ export class MigrationRun {
       connectTimeoutMs: ctx.probe.timeoutMs,
       commandTimeoutMs: 2 * Math.max(settings.migrateTimeoutMs, settings.largeKeyTimeoutMs) + ctx.probe.timeoutMs,
       name,
-    }));
+    }, table.sentinels));
     try {
       await retrying("fencing earlier migrators", this.budget, () => fencePredecessors(source, name));
     } catch (error) {

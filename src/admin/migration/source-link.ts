@@ -6,7 +6,9 @@
 // checks the lock first). Its command timeout fits MIGRATE of a large key.
 import IORedis, { type Redis, type RedisOptions } from "ioredis";
 import createDebug from "debug";
-import { parseAddress, type GroupSpec } from "../../topology/table.js";
+import { failInFlightOnClose } from "../../in-flight.js";
+import { groupLabel, type GroupSpec } from "../../topology/table.js";
+import { masterConnectionOptions } from "../../topology/master-address.js";
 import { connectionIdsNamed } from "./fence.js";
 
 const debug = createDebug("shardis:migrator");
@@ -26,12 +28,10 @@ export function migratorName(cluster: string): string {
   return `shardis-migrator:${cluster}`;
 }
 
-export async function openSource(group: GroupSpec, options: SourceLinkOptions): Promise<Redis> {
-  const { host, port } = parseAddress(group.master, `group ${group.id}: master`);
+export async function openSource(group: GroupSpec, options: SourceLinkOptions, sentinels?: readonly string[]): Promise<Redis> {
   const redis = new IORedis({
-    ...options.redisOptions,
-    host,
-    port,
+    // A Sentinel-named source: the connection follows a failover of its master.
+    ...masterConnectionOptions(group, sentinels, options.redisOptions),
     keyPrefix: undefined,
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -43,7 +43,9 @@ export async function openSource(group: GroupSpec, options: SourceLinkOptions): 
     autoResendUnfulfilledCommands: false,
     connectionName: options.name,
   });
-  redis.on("error", (error: Error) => debug("group %d (%s): %s", group.id, group.master, error.message));
+  redis.on("error", (error: Error) => debug("group %d (%s): %s", group.id, groupLabel(group), error.message));
+  // A MIGRATE in flight when the connection is killed (a paused migrator fenced by its successor) must fail, not hang.
+  failInFlightOnClose(redis, () => new Error("Connection is closed."));
   try {
     await redis.connect();
   } catch (error) {
