@@ -23,12 +23,13 @@ interface MigrateMessage {
   slots: { from: number; to: number }[];
   to: number;
   batchMs?: number;
+  pauseMs?: number;
 }
 
 createInterface({ input: process.stdin }).on("line", (line) => {
   const message = JSON.parse(line) as MigrateMessage;
   if (message.type !== "migrate") return;
-  admin.migrate({ slots: message.slots, to: message.to, ...(message.batchMs ? { batchMs: message.batchMs } : {}) }).then(
+  admin.migrate({ slots: message.slots, to: message.to, ...(message.batchMs ? { batchMs: message.batchMs } : {}), ...(message.pauseMs ? { pauseMs: message.pauseMs } : {}) }).then(
     (report) => say({ type: "done", report }),
     (error: Error) => say({ type: "error", message: `${error.name}: ${error.message}` }),
   );

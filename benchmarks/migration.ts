@@ -76,6 +76,8 @@ const FG_KEYS = env("BENCH_FG_KEYS", Math.round(KEYS / 2));
 const TUNED_TEXT = process.env.BENCH_TUNED ?? "50,5000";
 const TUNED = TUNED_TEXT === "" ? null : { batchMs: Number(TUNED_TEXT.split(",")[0]), maxBatchKeys: Number(TUNED_TEXT.split(",")[1]) };
 const BATCH_MS = process.env.BENCH_BATCH_MS ? Number(process.env.BENCH_BATCH_MS) : undefined;
+// BENCH_PAUSE_MS: the migrator's pauseMs in part 3 (rest after every batch, for foreground latency).
+const PAUSE_MS = process.env.BENCH_PAUSE_MS ? Number(process.env.BENCH_PAUSE_MS) : undefined;
 const TIME_LIMIT_MS = env("BENCH_TIME_LIMIT_MS", 900_000);
 const PARTS = (process.env.BENCH_PARTS ?? "throughput,hold,foreground").split(",");
 const VALUE = "value-0123456789"; // 16 bytes: "small keys"
@@ -351,7 +353,7 @@ const MOVING = { from: 0, to: 511 };
 const samples = (): Samples => ({ all: [], moving: [], staying: [] });
 
 async function foreground(): Promise<ForegroundResult> {
-  const batch = BATCH_MS === undefined ? "the default batchMs" : `batchMs ${BATCH_MS}`;
+  const batch = (BATCH_MS === undefined ? "the default batchMs" : `batchMs ${BATCH_MS}`) + (PAUSE_MS ? `, pauseMs ${PAUSE_MS}` : "");
   console.log(`\n== 3. foreground p99: paced GET/SET at ${FG_RATE}/s on ${int(FG_KEYS)} keys in every slot, idle vs while half of them move (${batch}) ==`);
   const cluster = "fg";
   const [coordinator, g1, g2] = await servers(3);
@@ -424,7 +426,7 @@ async function foreground(): Promise<ForegroundResult> {
       const into = samples();
       const start = performance.now();
       window = into;
-      mover!.send({ type: "migrate", slots: [MOVING], to: forward ? 2 : 1, ...(BATCH_MS ? { batchMs: BATCH_MS } : {}) });
+      mover!.send({ type: "migrate", slots: [MOVING], to: forward ? 2 : 1, ...(BATCH_MS ? { batchMs: BATCH_MS } : {}), ...(PAUSE_MS ? { pauseMs: PAUSE_MS } : {}) });
       const done = (await mover!.next("done", 600_000)) as unknown as { report: MigrationReport };
       window = null;
       idleMs = performance.now() - start; // idle windows as long as the last migration

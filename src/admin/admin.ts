@@ -10,10 +10,11 @@ import { parseClientEntry, WRITE_TABLE } from "../coordinator/scripts.js";
 import { SLOT_COUNT } from "../slot.js";
 import { parseTableJson, rangesOf, type ClusterTable } from "../topology/format.js";
 import { evenSlotRanges, formatRanges, type GroupSpec, type SlotRange } from "../topology/table.js";
-import { findKeysInSlots, serverStats, withMaster, type ProbeOptions } from "./group-probe.js";
+import { findKeysInSlots, withMaster, type ProbeOptions } from "./group-probe.js";
+import { probeGroupStatus } from "./group-status.js";
 import { planRebalance as makePlan, type RebalanceOptions, type RebalancePlan } from "./rebalance.js";
 import { clientStatuses, readRegistry, removeUnchanged } from "./registry.js";
-import { groupOutline, slotsOf, type ClusterStatus, type GroupStatus } from "./status.js";
+import { slotsOf, type ClusterStatus, type GroupStatus } from "./status.js";
 import { prepareTable, storedVersion, type TableChange } from "./table-write.js";
 import type { MigrationJob } from "./migration/job.js";
 import { Migrator } from "./migration/migrator.js";
@@ -212,7 +213,8 @@ export class ShardisAdmin {
 
   /**
    * The table, migrations, registered clients (ages on the coordinator's
-   * clock) and each group's keys and memory. A group that does not answer
+   * clock), each group's keys and memory, where its master is, and its
+   * replicas' link and lag (INFO replication). A server that does not answer
    * is reported with `error`, not thrown. Removes registry entries whose
    * lease ran out more than CLIENT_EXPIRY_GRACE_MS ago, unless they changed
    * since read (they are still listed, with `removed: true`). Like
@@ -348,14 +350,7 @@ export class ShardisAdmin {
   }
 
   private async groupStatus(table: ClusterTable, group: GroupSpec): Promise<GroupStatus> {
-    const outline = groupOutline(table, group);
-    try {
-      const stats = await withMaster(group, this.probe, serverStats, table.sentinels);
-      return { ...outline, keys: stats.keys, usedMemory: stats.usedMemory };
-    } catch (error) {
-      const reason = error instanceof GroupUnavailableError ? error.reason : error instanceof Error ? error.message : String(error);
-      return { ...outline, keys: null, usedMemory: null, error: reason };
-    }
+    return probeGroupStatus(table, group, this.probe);
   }
 }
 

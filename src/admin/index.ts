@@ -18,7 +18,7 @@ export type {
 export type { MigrationJob, MigrationPhase } from "./migration/job.js";
 export { planRebalance, targetCounts, type RebalanceOptions, type RebalancePlan, type SlotMove } from "./rebalance.js";
 export { CLIENT_EXPIRY_GRACE_MS, type ClientStatus } from "./registry.js";
-export type { ClusterStatus, GroupStatus } from "./status.js";
+export type { ClusterStatus, GroupReplicaStatus, GroupStatus } from "./status.js";
 export type { CoordinatorLocation } from "../coordinator/connection.js";
 export { TABLE_FORMAT, parseTableJson, tableToJson, type ClusterTable } from "../topology/format.js";
 export {

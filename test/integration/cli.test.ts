@@ -274,6 +274,8 @@ test('usage errors exit 2 with the usage; --help and --version exit 0', { skip: 
     [['--cluster', 'no spaces', 'status'], /cluster must be a name/],
     [['sandbox', '--groups', '0'], /--groups must be an integer from 1 to 16/],
     [['sandbox', '--coordinator', coordinatorUrl], /--coordinator does not apply/],
+    [['sandbox', '--replicas', '4'], /--replicas must be an integer from 0 to 3/],
+    [['sandbox', '--sentinels', '2'], /--sentinels must be 0 or an odd number from 3 to 9/],
     [['migrate', '--slots', '0-2000', '--to', '2'], /slot 2000 is out of range/],
     [['migrate', '--slots', '0-x', '--to', '2'], /expected slots like 0-99,512/],
     [['migrate', '--slots', '10-5', '--to', '2'], /goes backwards/],
@@ -393,6 +395,112 @@ test('sandbox --exit-after stops by itself (exit 0)', { skip: notBuilt }, async 
   assert.match(run.stdout, /^stopped 2 redis-server processes$/m);
   const { coordinator: port, groups } = sandboxPorts(run.stdout);
   for (const p of [port, ...groups]) assert.ok(await refused(p), `redis-server on port ${p} still answers`);
+});
+
+/** Every "host:port" of 127.0.0.1 a sandbox printed on its address lines (servers, replicas, sentinels). */
+function printedPorts(stdout: string): number[] {
+  return [...stdout.matchAll(/^(?:coordinator|group \d+)(?: replica)?: 127\.0\.0\.1:(\d+)$|^sentinel: 127\.0\.0\.1:(\d+)$/gm)].map((m) => Number(m[1] ?? m[2]));
+}
+
+interface StatusJson {
+  groups: {
+    id: number;
+    master: string;
+    sentinel?: string;
+    masterAddress: string | null;
+    keys: number | null;
+    error?: string;
+    replicas: { address: string; link: string; lagBytes: number | null; lastIoSeconds: number | null; error?: string }[];
+  }[];
+}
+
+/** Runs a sandbox with `args`; once ready, runs `status --json` and `status` with the variables it printed, then SIGINTs it. */
+async function sandboxStatus(args: string[]): Promise<{ run: Run; json: Run; text: Run }> {
+  let statuses: Promise<[Run, Run]> | undefined;
+  const run = await runCli(['sandbox', ...args], {
+    onStdout: (stdout, kill) => {
+      if (statuses !== undefined || !/^sandbox ready/m.test(stdout)) return;
+      const env = Object.fromEntries([...stdout.matchAll(/^  export (SHARDIS_\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+      statuses = Promise.all([runCli(['status', '--json'], { env }), runCli(['status'], { env })]).finally(() => kill('SIGINT'));
+    },
+  });
+  assert.ok(statuses, `never ready\n${show(run)}`);
+  const [json, text] = await statuses;
+  return { run, json, text };
+}
+
+test('sandbox --replicas 1: the table lists the replicas; status shows each link up with its lag; SIGINT stops them all', { skip: notBuilt }, async () => {
+  const { run, json, text } = await sandboxStatus(['--groups', '2', '--replicas', '1']);
+  assert.equal(run.code, 0, show(run));
+  assert.equal(json.code, 0, show(json));
+  const replicaLines = [...run.stdout.matchAll(/^group (\d+) replica: (127\.0\.0\.1:\d+)$/gm)].map((m) => [Number(m[1]), m[2]!]);
+  assert.equal(replicaLines.length, 2, run.stdout);
+  assert.match(run.stdout, /^  const redis = new ShardedRedis\(\{ coordinator: "redis:\/\/127\.0\.0\.1:\d+", cluster: "sandbox", readFrom: "replica" \}\);$/m);
+  const status = JSON.parse(json.stdout) as StatusJson;
+  assert.deepEqual(
+    status.groups.map((g) => [g.id, g.replicas.map((r) => r.address)]),
+    replicaLines.map(([id, address]) => [id, [address]]),
+  );
+  for (const g of status.groups) {
+    assert.equal(g.error, undefined);
+    assert.equal(g.masterAddress, g.master);
+    const [replica] = g.replicas;
+    assert.equal(replica!.link, 'up', JSON.stringify(g));
+    assert.equal(typeof replica!.lagBytes, 'number');
+    assert.ok(replica!.lagBytes! >= 0);
+    assert.equal(typeof replica!.lastIoSeconds, 'number');
+    assert.equal(replica!.error, undefined);
+  }
+  assert.equal(text.code, 0, show(text));
+  assert.match(text.stdout, /^replication \(2 replicas\):$/m);
+  assert.match(text.stdout, /^  1 +127\.0\.0\.1:\d+ +up +\d+(\.\d)? [KMG]?B +\d+s ago$/m);
+  assert.match(run.stdout, /^stopped 5 redis-server processes$/m);
+  const ports = printedPorts(run.stdout);
+  assert.equal(ports.length, 5, run.stdout);
+  for (const p of ports) assert.ok(await refused(p), `port ${p} still answers after SIGINT`);
+});
+
+test('sandbox --replicas 1 --sentinels 3: Sentinel-named groups, status resolves their masters; SIGINT stops them all', { skip: notBuilt }, async () => {
+  const { run, json, text } = await sandboxStatus(['--groups', '2', '--replicas', '1', '--sentinels', '3']);
+  assert.equal(run.code, 0, show(run));
+  assert.match(run.stdout, /^sandbox ready: 6 redis-server and 3 redis-sentinel processes on 127\.0\.0\.1; press Ctrl-C to stop them$/m);
+  const sentinels = [...run.stdout.matchAll(/^sentinel: 127\.0\.0\.1:(\d+)$/gm)].map((m) => Number(m[1]));
+  assert.equal(sentinels.length, 3, run.stdout);
+  const list = sentinels.map((p) => `\\{ host: "127\\.0\\.0\\.1", port: ${p} \\}`).join(', ');
+  assert.match(run.stdout, new RegExp(`new ShardedRedis\\(\\{ coordinator: \\{ sentinels: \\[${list}\\], name: "coord" \\}, cluster: "sandbox" \\}\\)`));
+  assert.match(run.stdout, /^  1 +sentinel g1 +- +512 +0\.\.511$/m);
+
+  assert.equal(json.code, 0, show(json));
+  const status = JSON.parse(json.stdout) as StatusJson & { table: { sentinels: string[]; groups: unknown[] } };
+  assert.deepEqual(status.table.groups, [{ id: 1, sentinel: { name: 'g1' } }, { id: 2, sentinel: { name: 'g2' } }]);
+  assert.deepEqual(status.table.sentinels, sentinels.map((p) => `127.0.0.1:${p}`));
+  for (const g of status.groups) {
+    const printed = new RegExp(`^group ${g.id}: (\\S+)$`, 'm').exec(run.stdout)?.[1];
+    const replica = new RegExp(`^group ${g.id} replica: (\\S+)$`, 'm').exec(run.stdout)?.[1];
+    assert.deepEqual([g.master, g.sentinel, g.masterAddress, g.error], [`sentinel g${g.id}`, `g${g.id}`, printed, undefined]);
+    assert.deepEqual(g.replicas.map((r) => [r.address, r.link, typeof r.lagBytes]), [[replica, 'up', 'number']]);
+  }
+  assert.equal(text.code, 0, show(text));
+  assert.match(text.stdout, /^  1 +127\.0\.0\.1:\d+ \(sentinel g1\) +127\.0\.0\.1:\d+ +512 /m);
+
+  assert.match(run.stdout, /^stopped 6 redis-server processes and 3 redis-sentinel processes$/m);
+  const ports = printedPorts(run.stdout);
+  assert.equal(ports.length, 9, run.stdout);
+  for (const p of ports) assert.ok(await refused(p), `port ${p} still answers after SIGINT`);
+});
+
+test('status reports a replica that is down, without failing', { skip: notBuilt }, async () => {
+  const cluster = uniqueCluster();
+  const down = servers[0]!.port === 1 ? 2 : 1; // nothing listens there
+  assert.equal((await shardis(cluster, ['init', '--group', `1=${group(1)},127.0.0.1:${down}`])).code, 0);
+  const run = await shardis(cluster, ['status', '--json']);
+  assert.equal(run.code, 0, show(run));
+  const [g] = (JSON.parse(run.stdout) as StatusJson).groups;
+  assert.equal(g!.error, undefined);
+  assert.equal(g!.replicas.length, 1);
+  const [replica] = g!.replicas;
+  assert.deepEqual([replica!.address, replica!.link, replica!.lagBytes, replica!.lastIoSeconds], [`127.0.0.1:${down}`, 'down', null, null]);
+  assert.match(replica!.error ?? '', /ECONNREFUSED/);
 });
 
 // Live migration from the command line: keys written straight to the groups'

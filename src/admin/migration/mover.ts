@@ -41,6 +41,8 @@ const SCANS_PER_STEP = 8;
 
 export interface MoverSettings extends RetryBudget, BatchBudget {
   readonly source: Redis;
+  /** Rest after every batch that moved keys, in ms (0: none). */
+  readonly pauseMs: number;
   /** MIGRATE's destination, as the source reaches it: fixed, or resolved before each MIGRATE (a Sentinel-named target can fail over). */
   readonly target: HostPort | MasterResolver;
   /** AUTH / AUTH2 arguments for the target ([] without a password). */
@@ -103,6 +105,7 @@ export class KeyMover {
         counts.moved += moved;
         counts.busy += busy;
         counts.large += large;
+        if (this.settings.pauseMs > 0) await sleep(this.settings.pauseMs);
       }
       await onStep(queue.resumeCursor, counts);
     }

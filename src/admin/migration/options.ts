@@ -16,6 +16,13 @@ export interface MigrationRunOptions {
   readonly batchMs?: number;
   /** At most this many keys in one MIGRATE (and SCAN's COUNT hint). @default 1000 */
   readonly maxBatchKeys?: number;
+  /**
+   * Rest after every batch, in ms, leaving the source to foreground commands:
+   * with batchMs it sets the share of the source's time the move takes
+   * (batchMs / (batchMs + pauseMs)). Trades speed for foreground latency.
+   * @default 0
+   */
+  readonly pauseMs?: number;
   /** Keys whose MEMORY USAGE is above this many bytes are moved alone, with largeKeyTimeoutMs. @default 1048576 (1 MiB) */
   readonly largeKeyBytes?: number;
   /** MIGRATE's timeout (the longest the source waits on the target at any moment) for a large key, in ms. @default 60000 */
@@ -123,6 +130,7 @@ export interface MigrationReport {
 /** Run options with their defaults. */
 export interface RunSettings {
   readonly batchMs: number;
+  readonly pauseMs: number;
   readonly maxBatchKeys: number;
   readonly largeKeyBytes: number;
   readonly largeKeyTimeoutMs: number;
@@ -162,8 +170,13 @@ export function runSettings(options: MigrationRunOptions = {}): RunSettings {
   if (typeof largeKeyBytes !== "number" || !(largeKeyBytes > 0)) {
     throw new ArgumentError(`largeKeyBytes must be a positive number (Infinity: no key is large), got ${JSON.stringify(options.largeKeyBytes)}`);
   }
+  const pauseMs = options.pauseMs ?? 0;
+  if (typeof pauseMs !== "number" || !Number.isFinite(pauseMs) || pauseMs < 0) {
+    throw new ArgumentError(`pauseMs must be a number of ms ≥ 0, got ${JSON.stringify(options.pauseMs)}`);
+  }
   const settings: RunSettings = {
     batchMs: positive("batchMs"),
+    pauseMs,
     maxBatchKeys: positive("maxBatchKeys", true),
     largeKeyBytes,
     largeKeyTimeoutMs: positive("largeKeyTimeoutMs", true),

@@ -294,6 +294,7 @@ export class MigrationRun {
       db: ctx.probe.redisOptions.db ?? 0,
       flags: this.flags,
       budgetMs: settings.batchMs,
+      pauseMs: settings.pauseMs,
       maxKeys: settings.maxBatchKeys,
       largeKeyBytes: settings.largeKeyBytes,
       largeKeyTimeoutMs: settings.largeKeyTimeoutMs,
