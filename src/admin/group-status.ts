@@ -3,10 +3,9 @@
 // replica's link and lag from `INFO replication` on the master and on it.
 // Short-lived connections, one attempt each; nothing here throws for a server
 // that is down: it is reported.
-import IORedis from "ioredis";
 import { GroupUnavailableError } from "../errors.js";
 import type { ClusterTable } from "../topology/format.js";
-import { askSentinels, connectedPeer, sentinelAskOptions, type HostPort } from "../topology/master-address.js";
+import { askSentinels, connectedPeer, oneShotSentinelConnection, sentinelAskOptions, type HostPort } from "../topology/master-address.js";
 import { parseAddress, type GroupSpec } from "../topology/table.js";
 import { serverStats, withMaster, type ProbeOptions } from "./group-probe.js";
 import { groupOutline, parseReplicationInfo, replicaStatus, type GroupStatus, type ReplicationInfo } from "./status.js";
@@ -58,20 +57,7 @@ export async function probeGroupStatus(table: ClusterTable, group: GroupSpec, pr
 async function sentinelReplicas(sentinels: readonly HostPort[], name: string, probe: ProbeOptions): Promise<string[] | null> {
   const ask = sentinelAskOptions(probe.redisOptions);
   for (const sentinel of sentinels) {
-    const redis = new IORedis({
-      host: sentinel.host,
-      port: sentinel.port,
-      username: ask.sentinelUsername,
-      password: ask.sentinelPassword,
-      tls: ask.enableTLSForSentinelMode === true ? ask.sentinelTLS : undefined,
-      lazyConnect: true,
-      connectTimeout: probe.timeoutMs,
-      commandTimeout: probe.timeoutMs,
-      retryStrategy: () => null,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-    });
-    redis.on("error", () => {});
+    const redis = oneShotSentinelConnection(sentinel, ask, probe.timeoutMs);
     try {
       await redis.connect();
       const reply = await redis.call("SENTINEL", "REPLICAS", name);

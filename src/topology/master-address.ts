@@ -88,24 +88,30 @@ export function connectedPeer(redis: Redis | undefined): HostPort | null {
   return { host: host.startsWith("::ffff:") ? host.slice(7) : host, port };
 }
 
+/** A connection to one sentinel for a question or two: one attempt, short timeouts, errors kept quiet (callers report them). */
+export function oneShotSentinelConnection(sentinel: HostPort, options: SentinelAskOptions, timeoutMs: number): Redis {
+  const redis = new IORedis({
+    host: sentinel.host,
+    port: sentinel.port,
+    username: options.sentinelUsername,
+    password: options.sentinelPassword,
+    tls: options.enableTLSForSentinelMode === true ? options.sentinelTLS : undefined,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+  });
+  redis.on("error", () => {});
+  return redis;
+}
+
 /** Asks each sentinel in turn for `name`'s master; the first answer wins. */
 export async function askSentinels(sentinels: readonly HostPort[], name: string, options: SentinelAskOptions = {}): Promise<HostPort> {
   const reasons: string[] = [];
   for (const sentinel of sentinels) {
-    const redis = new IORedis({
-      host: sentinel.host,
-      port: sentinel.port,
-      username: options.sentinelUsername,
-      password: options.sentinelPassword,
-      tls: options.enableTLSForSentinelMode === true ? options.sentinelTLS : undefined,
-      lazyConnect: true,
-      connectTimeout: options.timeoutMs ?? 2000,
-      commandTimeout: options.timeoutMs ?? 2000,
-      retryStrategy: () => null,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-    });
-    redis.on("error", () => {});
+    const redis = oneShotSentinelConnection(sentinel, options, options.timeoutMs ?? 2000);
     try {
       await redis.connect();
       const reply = (await redis.call("SENTINEL", "get-master-addr-by-name", name)) as [string, string] | null;
