@@ -1,17 +1,17 @@
 // RedisSentinel: one throwaway redis-sentinel for tests, and startSentinels():
 // masters with replicas (`--replicaof`) watched by N sentinels, ready once
 // every sentinel knows every master, its replicas and the other sentinels.
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RedisSentinelNotFoundError } from './errors.js';
 import { log } from './log.js';
 import { findFreePort } from './ports.js';
-import { track, untrack, type TrackedServer } from './registry.js';
+import { track, untrack } from './registry.js';
 import { pairs, respCommand, type RespReply } from './resp.js';
 import { RedisServer, startRedisServers, type RedisServerOptions } from './server.js';
 import { PortInUseError, spawnRedis } from './spawn.js';
+import { HOST, LocalProcess } from './local-process.js';
 
 /** One master a sentinel watches. */
 export interface SentinelMonitor {
@@ -39,7 +39,6 @@ export interface RedisSentinelOptions {
   startTimeoutMs?: number;
 }
 
-const HOST = '127.0.0.1';
 const PORT_RACE_ATTEMPTS = 5;
 const STOP_GRACE_MS = 2000;
 
@@ -62,17 +61,13 @@ function configText(port: number, dir: string, options: RedisSentinelOptions): s
   return `${lines.join('\n')}\n`;
 }
 
-export class RedisSentinel implements TrackedServer {
-  readonly host: '127.0.0.1' = HOST;
-  readonly port: number;
+export class RedisSentinel extends LocalProcess {
   private readonly options: RedisSentinelOptions;
-  private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
-  private dir: string | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(port: number, options: RedisSentinelOptions) {
-    this.port = port;
+    super(port);
     this.options = options;
   }
 
@@ -90,25 +85,6 @@ export class RedisSentinel implements TrackedServer {
         throw err;
       }
     }
-  }
-
-  /** "127.0.0.1:PORT" */
-  get address(): string {
-    return `${HOST}:${this.port}`;
-  }
-
-  get pid(): number | undefined {
-    return this.running ? this.child?.pid : undefined;
-  }
-
-  get running(): boolean {
-    const child = this.child;
-    return child !== undefined && child.pid !== undefined && child.exitCode === null && child.signalCode === null;
-  }
-
-  /** @internal Temp dir with its config file (used by the registry's emergency cleanup). */
-  get dataDir(): string | undefined {
-    return this.dir;
   }
 
   /** Sends one command (e.g. `SENTINEL MASTER g1`) and resolves with the raw reply. */

@@ -1,13 +1,13 @@
 // RedisServer: lifecycle of one throwaway redis-server for tests
 // (start on a free port, stop, crash via kill, restart on the same port).
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { log } from './log.js';
 import { findFreePort } from './ports.js';
-import { track, trackedServers, untrack, type TrackedServer } from './registry.js';
+import { track, trackedServers, untrack } from './registry.js';
 import { PortInUseError, spawnRedis } from './spawn.js';
+import { LocalProcess } from './local-process.js';
 
 export interface RedisServerOptions {
   /** Default: a free loopback port (re-picked if another process grabs it first). */
@@ -29,7 +29,6 @@ interface ResolvedOptions {
   startTimeoutMs: number;
 }
 
-const HOST = '127.0.0.1';
 const PORT_RACE_ATTEMPTS = 5;
 const STOP_GRACE_MS = 2000;
 
@@ -43,19 +42,15 @@ function resolveOptions(options: RedisServerOptions): ResolvedOptions {
   };
 }
 
-export class RedisServer implements TrackedServer {
-  readonly host: '127.0.0.1' = HOST;
-  readonly port: number;
+export class RedisServer extends LocalProcess {
   readonly password: string | undefined;
 
   private readonly options: ResolvedOptions;
-  private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
-  private dir: string | undefined;
   private stopping: Promise<void> | undefined;
 
   private constructor(port: number, options: ResolvedOptions) {
-    this.port = port;
+    super(port);
     this.password = options.password;
     this.options = options;
   }
@@ -84,26 +79,6 @@ export class RedisServer implements TrackedServer {
         throw err;
       }
     }
-  }
-
-  /** "127.0.0.1:PORT" */
-  get address(): string {
-    return `${HOST}:${this.port}`;
-  }
-
-  /** Pid of the live redis-server, undefined when not running. */
-  get pid(): number | undefined {
-    return this.running ? this.child?.pid : undefined;
-  }
-
-  get running(): boolean {
-    const child = this.child;
-    return child !== undefined && child.pid !== undefined && child.exitCode === null && child.signalCode === null;
-  }
-
-  /** @internal Temp data dir (used by the registry's emergency cleanup). */
-  get dataDir(): string | undefined {
-    return this.dir;
   }
 
   /** Graceful stop (SIGTERM, SIGKILL after ~2s), removes the data dir. Idempotent. */

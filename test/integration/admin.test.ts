@@ -19,6 +19,7 @@ import {
   parseTableJson,
   tableToJson,
   validateTable,
+  type Migration,
   type ClusterTable,
   type MasterGroupSpec,
   type ShardisAdminOptions,
@@ -98,6 +99,17 @@ async function rejectsWith<E extends Error>(promise: Promise<unknown>, errorClas
     return error;
   }
   assert.fail(`expected ${errorClass.name}, but it resolved`);
+}
+
+/** Stores version 4 of `cluster`'s table by hand: group 1 owns every slot, and slots 0..9 move to group 3 in `state`. */
+async function storeMigratingTable(cluster: string, state: Migration['state']): Promise<void> {
+  const migrating = validateTable({
+    groups,
+    slots: [{ from: 0, to: 1023, group: 1 }],
+    migrations: [{ slots: [[0, 9]], from: 1, to: 3, state }],
+    version: 4,
+  });
+  await raw(coordinator).set(coordinatorKeys(cluster).table, tableToJson(migrating, cluster));
 }
 
 describe('initCluster and readTable', () => {
@@ -265,13 +277,7 @@ describe('addGroup and removeGroup', () => {
 
   test('a group receiving slots in a migration is not removed; an unknown group is an ArgumentError', async () => {
     const cluster = clusterName();
-    const migrating = validateTable({
-      groups,
-      slots: [{ from: 0, to: 1023, group: 1 }],
-      migrations: [{ slots: [[0, 9]], from: 1, to: 3, state: 'pending' }],
-      version: 4,
-    });
-    await raw(coordinator).set(coordinatorKeys(cluster).table, tableToJson(migrating, cluster));
+    await storeMigratingTable(cluster, 'pending');
     const a = admin(cluster);
     assert.match((await rejectsWith(a.removeGroup(3), TopologyError)).message, /receiving slots from group 1 \(pending\)/);
     assert.match((await rejectsWith(a.removeGroup(8), ArgumentError)).message, /group 8 is not in cluster/);
@@ -372,13 +378,7 @@ describe('assignSlots', () => {
 
   test('slots in a migration, bad ranges and unknown groups are refused', async () => {
     const cluster = clusterName();
-    const migrating = validateTable({
-      groups,
-      slots: [{ from: 0, to: 1023, group: 1 }],
-      migrations: [{ slots: [[0, 9]], from: 1, to: 3, state: 'migrating' }],
-      version: 4,
-    });
-    await raw(coordinator).set(coordinatorKeys(cluster).table, tableToJson(migrating, cluster));
+    await storeMigratingTable(cluster, 'migrating');
     const a = admin(cluster);
     assert.match((await rejectsWith(a.assignSlots([{ from: 5, to: 20 }], 2), TopologyError)).message, /slots 5\.\.9 are in a migration/);
     await rejectsWith(a.assignSlots([], 2), ArgumentError);
