@@ -3,10 +3,10 @@
 // with a compare-and-set on the version it was made from, and announced.
 import type { RedisOptions } from "ioredis";
 import createDebug from "debug";
-import { ArgumentError, ClusterExistsError, GroupUnavailableError, SlotsNotEmptyError, TopologyError, VersionConflictError, type SlotKey } from "../errors.js";
+import { ArgumentError, ClusterExistsError, GroupUnavailableError, MigrationLockedError, SlotsNotEmptyError, TopologyError, VersionConflictError, type SlotKey } from "../errors.js";
 import { openCoordinator, type CoordinatorConnection, type CoordinatorLocation } from "../coordinator/connection.js";
 import { coordinatorKeys, checkClusterName, type CoordinatorKeys } from "../coordinator/keys.js";
-import { parseClientEntry, WRITE_TABLE } from "../coordinator/scripts.js";
+import { parseClientEntry, WRITE_TABLE, WRITE_TABLE_AND_JOB } from "../coordinator/scripts.js";
 import { SLOT_COUNT } from "../slot.js";
 import { parseTableJson, rangesOf, type ClusterTable } from "../topology/format.js";
 import { evenSlotRanges, formatRanges, type GroupSpec, type SlotRange } from "../topology/table.js";
@@ -15,7 +15,7 @@ import { probeGroupStatus } from "./group-status.js";
 import { planRebalance as makePlan, type RebalanceOptions, type RebalancePlan } from "./rebalance.js";
 import { clientStatuses, readRegistry, removeUnchanged } from "./registry.js";
 import { slotsOf, type ClusterStatus, type GroupStatus } from "./status.js";
-import { prepareTable, storedVersion, type TableChange } from "./table-write.js";
+import { prepareTable, storedVersion, type JobWithTable, type TableChange } from "./table-write.js";
 import type { MigrationJob } from "./migration/job.js";
 import { Migrator } from "./migration/migrator.js";
 import type { MigrateOptions, MigrationReport, MigrationRunOptions, RebalanceRunOptions } from "./migration/options.js";
@@ -107,7 +107,7 @@ export class ShardisAdmin {
       coordinator: this.connection.redis,
       subscriber: () => this.connection.subscriber(),
       readTable: () => this.readTable(),
-      writeTable: (change, expected) => this.writeTable(change, expected),
+      writeTable: (change, expected, job) => this.writeTable(change, expected, expected + 1, job),
       probe: this.probe,
     });
   }
@@ -292,15 +292,23 @@ export class ShardisAdmin {
   /**
    * The one way a table is written: validated whole, stored with a
    * compare-and-set on `expected`, and its version published on the events
-   * channel (WRITE_TABLE). A lost race is a VersionConflictError.
+   * channel (WRITE_TABLE). A lost race is a VersionConflictError. With `job`
+   * (the migrator), only while the migration lock is the caller's, saving the
+   * job in the same step (WRITE_TABLE_AND_JOB); a MigrationLockedError when
+   * the lock is not.
    */
-  private async writeTable(change: TableChange, expected: number, version = expected + 1): Promise<ClusterTable> {
+  private async writeTable(change: TableChange, expected: number, version = expected + 1, job?: JobWithTable): Promise<ClusterTable> {
     const { table, json } = prepareTable(change, version, this.cluster);
+    const { redis } = this.connection;
+    const { keys } = this;
     try {
-      await WRITE_TABLE.run(this.connection.redis, [this.keys.table, this.keys.events], [expected, json, version]);
+      if (job === undefined) await WRITE_TABLE.run(redis, [keys.table, keys.events], [expected, json, version]);
+      else await WRITE_TABLE_AND_JOB.run(redis, [keys.table, keys.events, keys.lock, keys.migration], [expected, json, version, job.lockValue, job.json]);
     } catch (error) {
-      const conflict = error instanceof Error ? /^VERSIONCONFLICT the table is at version (-?\d+)/.exec(error.message) : null;
+      const message = error instanceof Error ? error.message : "";
+      const conflict = /^VERSIONCONFLICT the table is at version (-?\d+)/.exec(message);
       if (conflict) throw new VersionConflictError(expected, Number(conflict[1]));
+      if (message.startsWith("NOTLOCKED")) throw new MigrationLockedError(this.cluster, null, -1, true);
       throw error;
     }
     debug("cluster %s: wrote version %d over %d", this.cluster, version, expected);

@@ -8,6 +8,13 @@ import { parseAddress, validateTable, type GroupSpec, type SlotTableInput } from
 /** A new table, without its version (the writer sets that). */
 export type TableChange = Omit<SlotTableInput, "version">;
 
+/** A migration job saved in the same step as a table write, only while the migration lock holds `lockValue`. */
+export interface JobWithTable {
+  readonly lockValue: string;
+  /** The job as stored; "" deletes it. */
+  readonly json: string;
+}
+
 export interface PreparedTable {
   /** The table as clients will parse it. */
   readonly table: ClusterTable;

@@ -63,20 +63,40 @@ if version ~= 0 and (version < 0 or version > tonumber(ARGV[3])) then return {ve
 return {version, now, false}
 `);
 
+// The compare-and-set of the table on its version (KEYS[1], ARGV[1]: the
+// version expected), then SET of ARGV[2] and PUBLISH of ARGV[3] on KEYS[2].
+const CHECK_VERSION = `
+local current = table_version(redis.call('GET', KEYS[1]))
+if current ~= tonumber(ARGV[1]) then
+  return redis.error_reply('VERSIONCONFLICT the table is at version ' .. current .. ', not ' .. ARGV[1])
+end
+`;
+const SET_AND_PUBLISH = `
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('PUBLISH', KEYS[2], ARGV[3])
+return current
+`;
+
 /**
  * Compare-and-set of the table on its version, then PUBLISH of the new version.
  * KEYS: table, events. ARGV: expected version (0: no table yet, -1: unreadable), JSON, new version.
  * Returns the version replaced; a VERSIONCONFLICT error when the table is not at the expected version.
  */
-export const WRITE_TABLE = new LuaScript(`${READ_VERSION}
-local current = table_version(redis.call('GET', KEYS[1]))
-if current ~= tonumber(ARGV[1]) then
-  return redis.error_reply('VERSIONCONFLICT the table is at version ' .. current .. ', not ' .. ARGV[1])
-end
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('PUBLISH', KEYS[2], ARGV[3])
-return current
-`);
+export const WRITE_TABLE = new LuaScript(`${READ_VERSION}${CHECK_VERSION}${SET_AND_PUBLISH}`);
+
+/**
+ * WRITE_TABLE for the migrator: only while the migration lock holds the
+ * caller's value, and saving the migration job (or deleting it) in the same
+ * step, so a job never lags the table it drives and a migrator that lost its
+ * lock cannot write the table at all.
+ * KEYS: table, events, lock, migration. ARGV: as WRITE_TABLE, then lock value, job JSON ("" deletes the job).
+ * Errors: NOTLOCKED when the lock is not the caller's, VERSIONCONFLICT as WRITE_TABLE.
+ */
+export const WRITE_TABLE_AND_JOB = new LuaScript(`${READ_VERSION}
+if redis.call('GET', KEYS[3]) ~= ARGV[4] then
+  return redis.error_reply('NOTLOCKED the migration lock is not held by this migrator')
+end${CHECK_VERSION}
+if ARGV[5] == '' then redis.call('DEL', KEYS[4]) else redis.call('SET', KEYS[4], ARGV[5]) end${SET_AND_PUBLISH}`);
 
 /**
  * Removes a client's registry entry (on quit), and announces it on the acks channel.

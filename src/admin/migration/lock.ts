@@ -1,7 +1,8 @@
 // The migrator's lease lock (`…:lock`, DESIGN §2): SET NX PX with a value of
 // its own (a random token, and who holds it), renewed by a timer while held,
 // released only by its holder. Two migrators never run at once; one that
-// cannot renew in time stops (its job saves are fenced by the same value).
+// cannot renew in time stops (its job saves and table writes are fenced by
+// the same value).
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
@@ -105,12 +106,6 @@ export class MigrationLock {
     if (!this.lost && this.sinceRenewal() < this.lockMs / 2) return;
     await this.renew();
     if (this.lost || this.sinceRenewal() >= this.lockMs * 0.9) this.fail("it could not be renewed in time");
-  }
-
-  /** Renews now and throws when the lock is lost: before a table write. */
-  async confirm(): Promise<void> {
-    await this.renew();
-    this.check();
   }
 
   private sinceRenewal(): number {

@@ -67,16 +67,18 @@ export class Migrator {
       if (job === null) throw new MigrationStateError(`cluster "${this.ctx.cluster}" has no migration job to abort; nothing was changed`);
       for (let attempt = 0; ; attempt++) {
         const table = await this.requireTable();
-        if (checkAbortable(job, table) === "delete-job") break;
-        await session.lock.confirm();
+        if (checkAbortable(job, table) === "delete-job") {
+          if (!(await writeJob(this.ctx.coordinator, this.ctx.keys, session.lock.value, null))) throw new MigrationLockedError(this.ctx.cluster, null, -1, true);
+          break;
+        }
         try {
-          await this.ctx.writeTable(withoutMigration(table, job), table.version);
+          // The migration leaves the table and the job is deleted in one step, fenced by the lock.
+          await this.ctx.writeTable(withoutMigration(table, job), table.version, { lockValue: session.lock.value, json: "" });
           break;
         } catch (error) {
           if (!(error instanceof VersionConflictError) || attempt >= 9) throw error;
         }
       }
-      if (!(await writeJob(this.ctx.coordinator, this.ctx.keys, session.lock.value, null))) throw new MigrationLockedError(this.ctx.cluster, null, -1, true);
       debug("migration %s aborted: slots %s stay on group %d", job.id, runsText(job.slots), job.from);
     });
   }

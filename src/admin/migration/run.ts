@@ -16,7 +16,7 @@ import { withMaster } from "../group-probe.js";
 import type { TableChange } from "../table-write.js";
 import { waitForAcks, type AckStatus } from "./acks.js";
 import { fenceSet, killConnectionsOf } from "./fence.js";
-import { advance, withProgress, type MigrationJob, type MigrationPhase } from "./job.js";
+import { advance, jobToJson, withProgress, type MigrationJob, type MigrationPhase } from "./job.js";
 import { KeyMover, type PassCounts } from "./mover.js";
 import type { MigrationReport } from "./options.js";
 import { finishedMigration, planMigration, planState, withMigrationState, type PlanState, type ResumePoint } from "./plan.js";
@@ -74,37 +74,43 @@ export class MigrationRun {
         this.checkStopped();
         switch (phase) {
           case "pending": {
-            if (!written) await this.writeState("pending");
+            if (!written) await this.writeState("pending", this.job);
             const pending = await this.waitAcks("pending");
             this.pendingIds = [...pending.acked, ...pending.waitedOut];
             // Recorded now: status() may remove their registry entries before the next wait.
-            await this.enter("preparing", { waitedOut: pending.waitedOut });
-            [phase, written] = ["preparing", false];
+            await this.writeState("preparing", this.next("preparing", { waitedOut: pending.waitedOut }), pending.table);
+            [phase, written] = ["preparing", true];
             break;
           }
           case "preparing": {
-            if (!written) await this.writeState("preparing");
-            const waitedOut = fenceSet(this.job.waitedOut, this.pendingIds, await this.waitAcks("preparing"));
+            if (!written) await this.writeState("preparing", this.job);
+            const preparing = await this.waitAcks("preparing");
+            const waitedOut = fenceSet(this.job.waitedOut, this.pendingIds, preparing);
             await this.fence(waitedOut);
-            await this.enter("migrating", { waitedOut });
-            [phase, written] = ["migrating", false];
+            // The hold in preparing ends when this write reaches the clients: no other round trip before it.
+            await this.writeState("migrating", this.next("migrating", { waitedOut }), waitedOut.length === 0 ? preparing.table : null);
+            [phase, written] = ["migrating", true];
             break;
           }
           case "migrating":
-            if (!written) await this.writeState("migrating");
+            if (!written) await this.writeState("migrating", this.job);
             await this.moveKeys();
             await this.enter("verifying");
             [phase, written] = ["verifying", true];
             break;
           case "verifying":
             await this.verify();
-            await this.enter("done");
             [phase, written] = ["done", false];
             break;
           case "done":
-            if (!written) this.finalVersion = (await this.commit("stable(to)", "migrating", (t) => finishedMigration(t, this.job))).version;
-            else this.finalVersion = (await this.readTable()).version;
-            await this.saveJob(null);
+            // The slots become the target's and the job is deleted, in one step.
+            if (!written) this.finalVersion = (await this.commit("stable(to)", "migrating", (t) => finishedMigration(t, this.job), null)).version;
+            else {
+              this.finalVersion = (await this.readTable()).version;
+              await this.saveJob(null);
+            }
+            this.job = this.next("done");
+            this.emit();
             debug("migration %s done: slots %s now on group %d (version %d)", this.job.id, runsText(this.job.slots), this.job.to, this.finalVersion);
             return this.report();
         }
@@ -121,9 +127,14 @@ export class MigrationRun {
     this.session.lock.check();
   }
 
-  /** The job in its next phase, saved. */
-  private async enter(phase: MigrationPhase, change: { waitedOut?: readonly string[] } = {}): Promise<void> {
-    await this.saveJob(advance(this.job, phase, Date.now(), change));
+  /** The job moved on to `phase` (not saved). */
+  private next(phase: MigrationPhase, change: { waitedOut?: readonly string[] } = {}): MigrationJob {
+    return advance(this.job, phase, Date.now(), change);
+  }
+
+  /** The job in its next phase, saved (a phase that writes no table). */
+  private async enter(phase: MigrationPhase): Promise<void> {
+    await this.saveJob(this.next(phase));
     debug("migration %s: %s", this.job.id, phase);
     this.emit();
   }
@@ -139,34 +150,61 @@ export class MigrationRun {
     if (job !== null) this.job = job;
   }
 
-  /** Writes the table state of the job's phase, then records its version in the job. */
-  private async writeState(state: MigrationState): Promise<void> {
+  /**
+   * Writes the table state of `job`'s phase, saving `job` (stamped with the
+   * version written) in the same step. `known`: the table as just read, tried
+   * first without reading it again.
+   */
+  private async writeState(state: MigrationState, job: MigrationJob, known: ClusterTable | null = null): Promise<void> {
     const { ctx } = this.session;
-    const table = await this.commit(state, PREVIOUS[state], (t) => {
-      // Starting: the slots must still be the source's, with no migration in the table.
-      if (state === "pending") planMigration(t, this.flags, this.job.to, ctx.cluster);
-      return withMigrationState(t, this.job, state);
-    });
-    await this.saveJob({ ...this.job, tableVersion: table.version, updatedAt: Date.now() });
-    debug("migration %s: table version %d says %s", this.job.id, table.version, state);
+    const table = await this.commit(
+      state,
+      PREVIOUS[state],
+      (t) => {
+        // Starting: the slots must still be the source's, with no migration in the table.
+        if (state === "pending") planMigration(t, this.flags, this.job.to, ctx.cluster);
+        return withMigrationState(t, this.job, state);
+      },
+      job,
+      known,
+    );
+    debug("migration %s: %s, table version %d", this.job.id, job.phase, table.version);
+    this.emit();
   }
 
   /**
-   * Moves the table from `previous` to `desired` with a compare-and-set,
-   * reading it again after a lost race; a table already at `desired` (a
-   * write whose answer was lost) is taken as done.
+   * Moves the table from `previous` to `desired` with a compare-and-set that
+   * also saves `job` (null: deletes it), stamped with the new version, only
+   * while the lock is ours: one script, so the job never lags the table and a
+   * migrator that lost its lock writes nothing. Reads the table again after a
+   * lost race; a table already at `desired` (a write whose answer was lost)
+   * is taken as done.
    */
-  private async commit(desired: PlanState, previous: PlanState, change: (table: ClusterTable) => TableChange): Promise<ClusterTable> {
+  private async commit(
+    desired: PlanState,
+    previous: PlanState,
+    change: (table: ClusterTable) => TableChange,
+    job: MigrationJob | null,
+    known: ClusterTable | null = null,
+  ): Promise<ClusterTable> {
     const { ctx, lock } = this.session;
     for (let attempt = 0; ; attempt++) {
-      await retrying("renewing the lock", this.budget, () => lock.confirm());
-      const table = await this.readTable();
+      this.checkStopped();
+      const table = known ?? (await this.readTable());
+      known = null;
       const state = planState(table, this.job);
-      if (state === desired) return table;
+      if (state === desired) {
+        await this.saveJob(job === null ? null : { ...job, tableVersion: table.version });
+        return table;
+      }
       if (state !== previous) throw this.mismatch(table, state, `to write ${desired}`);
+      const stamped = job === null ? null : { ...job, tableVersion: table.version + 1, updatedAt: Date.now() };
       try {
-        return await ctx.writeTable(change(table), table.version);
+        const written = await ctx.writeTable(change(table), table.version, { lockValue: lock.value, json: stamped === null ? "" : jobToJson(stamped) });
+        if (stamped !== null) this.job = stamped;
+        return written;
       } catch (error) {
+        if (error instanceof MigrationLockedError) lock.markLost("the table could not be written: the lock is not ours");
         if (attempt + 1 >= MAX_TABLE_ATTEMPTS || !(error instanceof VersionConflictError || isTransient(error))) throw error;
         debug("table write (%s): %s; again", desired, (error as Error).message);
         if (!(error instanceof VersionConflictError)) await sleep(backoffMs(attempt));
@@ -189,8 +227,8 @@ export class MigrationRun {
     );
   }
 
-  /** Waits until every client acked the table of `phase` or was waited out. */
-  private async waitAcks(phase: "pending" | "preparing"): Promise<AckStatus> {
+  /** Waits until every client acked the table of `phase` or was waited out; answers with the table waited on. */
+  private async waitAcks(phase: "pending" | "preparing"): Promise<AckStatus & { readonly table: ClusterTable }> {
     const { ctx, settings } = this.session;
     const table = await this.readTable();
     const state = planState(table, this.job);
@@ -210,7 +248,7 @@ export class MigrationRun {
     });
     this.waitingFor = [];
     debug("migration %s: version %d acked by %d clients, %d waited out", this.job.id, table.version, status.acked.length, status.waitedOut.length);
-    return status;
+    return { ...status, table };
   }
 
   /**

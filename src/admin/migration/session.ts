@@ -7,7 +7,7 @@ import { closeQuietly } from "../../coordinator/connection.js";
 import type { CoordinatorKeys } from "../../coordinator/keys.js";
 import type { ClusterTable } from "../../topology/format.js";
 import type { ProbeOptions } from "../group-probe.js";
-import type { TableChange } from "../table-write.js";
+import type { JobWithTable, TableChange } from "../table-write.js";
 import { AckWaker } from "./acks.js";
 import { MigrationLock } from "./lock.js";
 import type { RunSettings } from "./options.js";
@@ -21,8 +21,12 @@ export interface MigratorContext {
   /** A new coordinator connection for SUBSCRIBE. */
   readonly subscriber: () => Redis;
   readonly readTable: () => Promise<ClusterTable | null>;
-  /** The admin's one way to write a table: validated, compare-and-set on `expected`, published. */
-  readonly writeTable: (change: TableChange, expected: number) => Promise<ClusterTable>;
+  /**
+   * The admin's one way to write a table: validated, compare-and-set on
+   * `expected`, published; with `job`, fenced by the lock and saving the job
+   * in the same step (a MigrationLockedError when the lock is not ours).
+   */
+  readonly writeTable: (change: TableChange, expected: number, job?: JobWithTable) => Promise<ClusterTable>;
   /** redisOptions (credentials, TLS, db) and timeouts for group masters. */
   readonly probe: ProbeOptions;
 }
