@@ -64,7 +64,9 @@ return {version, now, false}
 `);
 
 // The compare-and-set of the table on its version (KEYS[1], ARGV[1]: the
-// version expected), then SET of ARGV[2] and PUBLISH of ARGV[3] on KEYS[2].
+// version expected), then SET of ARGV[2] and PUBLISH on KEYS[2] of the new
+// version ARGV[3] followed by the table itself ("<version> <json>"), so that
+// subscribers can apply it without reading it back.
 const CHECK_VERSION = `
 local current = table_version(redis.call('GET', KEYS[1]))
 if current ~= tonumber(ARGV[1]) then
@@ -73,12 +75,12 @@ end
 `;
 const SET_AND_PUBLISH = `
 redis.call('SET', KEYS[1], ARGV[2])
-redis.call('PUBLISH', KEYS[2], ARGV[3])
+redis.call('PUBLISH', KEYS[2], ARGV[3] .. ' ' .. ARGV[2])
 return current
 `;
 
 /**
- * Compare-and-set of the table on its version, then PUBLISH of the new version.
+ * Compare-and-set of the table on its version, then PUBLISH of the new version and table.
  * KEYS: table, events. ARGV: expected version (0: no table yet, -1: unreadable), JSON, new version.
  * Returns the version replaced; a VERSIONCONFLICT error when the table is not at the expected version.
  */

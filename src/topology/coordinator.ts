@@ -83,7 +83,7 @@ export class CoordinatorTopology {
     this.started = true;
     const subscriber = this.options.connection.subscriber();
     this.subscriber = subscriber;
-    subscriber.on("message", () => this.refresh());
+    subscriber.on("message", (_channel: string, message: string) => this.onEvent(message));
     // After a reconnect ioredis subscribes again; events sent meanwhile are lost, so look now.
     subscriber.on("ready", () => this.refresh());
     subscriber.on("error", (error: Error) => debug("events connection: %s", error.message));
@@ -99,6 +99,22 @@ export class CoordinatorTopology {
     if (!this.started) return this.start();
     this.requested = true;
     if (!this.running) void this.loop();
+  }
+
+  /**
+   * A message on the events channel: "<version> <table JSON>" as the
+   * admin's write script publishes it, or just "<version>". A newer table in
+   * the message is applied at once (it is what a confirmation sent now would
+   * read); its ack, a confirmation, follows the drain. Anything else asks for
+   * a confirmation.
+   */
+  private onEvent(message: string): void {
+    if (this.closed) return;
+    const space = message.indexOf(" ");
+    const version = space > 0 ? Number(message.slice(0, space)) : NaN;
+    // Before the first confirmation this client is not registered: it must confirm first.
+    const newer = this.table !== null && Number.isSafeInteger(version) && version > this.table.version && version > this.refused;
+    if (!newer || !this.installJson(version, message.slice(space + 1))) this.refresh();
   }
 
   /** Resolves once a first table is applied. */
@@ -142,7 +158,7 @@ export class CoordinatorTopology {
   }
 
   private async confirmOnce(): Promise<void> {
-    const current = this.table?.version ?? 0;
+    const sentWith = this.table?.version ?? 0;
     // The lease counts from when the confirmation was sent, not answered.
     const sentAt = performance.now();
     let reply: Confirmation;
@@ -151,7 +167,7 @@ export class CoordinatorTopology {
         confirm(this.options.connection.redis, this.keys, {
           clientId: this.options.clientId,
           applied: this.acked,
-          known: Math.max(current, this.refused),
+          known: Math.max(sentWith, this.refused),
           host: hostname(),
           pid: process.pid,
           name: `shardis:${this.options.clientId}`,
@@ -175,28 +191,40 @@ export class CoordinatorTopology {
     if (reply.version === 0) {
       return this.reportOnce(0, new TopologyError(`cluster "${this.options.cluster}" has no slot table in the coordinator; create it with \`shardis init\``));
     }
+    // An event may have brought a newer table while the confirmation was under way.
+    const current = this.table?.version ?? 0;
     if (reply.version < 0 || (reply.version > current && reply.tableJson !== null)) {
-      let table: ClusterTable;
-      try {
-        table = parseTableJson(reply.tableJson ?? "", this.options.cluster);
-        if (table.version !== reply.version) {
-          throw new TopologyError(`the slot table's "version" field is ${table.version}, but the coordinator read version ${reply.version} from it`);
-        }
-      } catch (error) {
-        // Keep the last good table; do not ask for this version again.
-        if (reply.version > 0) this.refused = Math.max(this.refused, reply.version);
-        return this.reportOnce(reply.version, error as Error);
-      }
-      this.install(table);
-    } else if (reply.version < current) {
+      if (!this.installJson(reply.version, reply.tableJson ?? "")) return;
+    } else if (reply.version < sentWith) {
       return this.reportOnce(
         reply.version,
-        new TopologyError(`the coordinator's slot table went back from version ${current} to ${reply.version}; keeping version ${current} and refusing to renew the lease`),
+        new TopologyError(`the coordinator's slot table went back from version ${sentWith} to ${reply.version}; keeping version ${current} and refusing to renew the lease`),
       );
     } else if (reply.version > current) {
       return; // a version refused before: no lease until a good one comes
     }
     this.renewLease(sentAt);
+  }
+
+  /**
+   * Installs the table `json`, said to be at `version`; a bad one is
+   * refused: reported once, not asked for again, the last good table kept.
+   * True when installed.
+   */
+  private installJson(version: number, json: string): boolean {
+    let table: ClusterTable;
+    try {
+      table = parseTableJson(json, this.options.cluster);
+      if (table.version !== version) {
+        throw new TopologyError(`the slot table's "version" field is ${table.version}, but the coordinator read version ${version} from it`);
+      }
+    } catch (error) {
+      if (version > 0) this.refused = Math.max(this.refused, version);
+      this.reportOnce(version, error as Error);
+      return false;
+    }
+    this.install(table);
+    return true;
   }
 
   private install(table: ClusterTable): void {

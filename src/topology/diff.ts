@@ -1,25 +1,21 @@
 import { SLOT_COUNT } from "../slot.js";
 import type { MigrationState, SlotTable } from "./table.js";
 
-/** A slot's state in a table: who owns it, and where it is moving (if it is). */
-function migrationOf(table: SlotTable, slot: number): { state: MigrationState; to: number } | null {
+const STATE_CODE: Record<MigrationState, number> = { pending: 1, preparing: 2, migrating: 3 };
+
+/** Per slot: 0 when stable, else the code of its migration's state; and where it is moving. Null when nothing moves. */
+function migrationMarks(table: SlotTable): { readonly state: Uint8Array; readonly to: Float64Array } | null {
+  if (table.migrations.length === 0) return null;
+  const state = new Uint8Array(SLOT_COUNT);
+  const to = new Float64Array(SLOT_COUNT);
+  // Filled range by range (a table change runs this on every client: no per-slot search, no strings).
   for (const migration of table.migrations) {
-    for (const [from, to] of migration.slots) {
-      if (slot >= from && slot <= to) return { state: migration.state, to: migration.to };
+    for (const [from, last] of migration.slots) {
+      state.fill(STATE_CODE[migration.state], from, last + 1);
+      to.fill(migration.to, from, last + 1);
     }
   }
-  return null;
-}
-
-/** For each slot, "" when stable, else "state>to" — compared between two tables. */
-function migrationMarks(table: SlotTable): string[] {
-  const marks = new Array<string>(SLOT_COUNT).fill("");
-  if (table.migrations.length === 0) return marks;
-  for (let slot = 0; slot < SLOT_COUNT; slot++) {
-    const m = migrationOf(table, slot);
-    if (m !== null) marks[slot] = `${m.state}>${m.to}`;
-  }
-  return marks;
+  return { state, to };
 }
 
 /** changed[slot] is 1 where the slot's owner or migration state differs between the two tables. */
@@ -28,7 +24,8 @@ export function changedSlots(previous: SlotTable, next: SlotTable): Uint8Array {
   const before = migrationMarks(previous);
   const after = migrationMarks(next);
   for (let slot = 0; slot < SLOT_COUNT; slot++) {
-    if (previous.owner[slot] !== next.owner[slot] || before[slot] !== after[slot]) changed[slot] = 1;
+    const moving = (before?.state[slot] ?? 0) !== (after?.state[slot] ?? 0) || (before?.to[slot] ?? 0) !== (after?.to[slot] ?? 0);
+    if (moving || previous.owner[slot] !== next.owner[slot]) changed[slot] = 1;
   }
   return changed;
 }

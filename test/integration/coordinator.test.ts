@@ -21,6 +21,7 @@ import { RedisServer, keygen, startRedisServers, stopAllRedisServers } from '../
 import { join } from 'node:path';
 import { childEnv, direct, rejection, runTsChild, sleep, until, within } from '../fixtures/integration-kit.js';
 import { registry, tableJson, uniqueCluster, writeRawTable, writeTable } from '../fixtures/coordinator-kit.js';
+import { coordinatorKeys } from '../../src/coordinator/keys.js';
 
 const key = keygen('coord');
 
@@ -211,6 +212,27 @@ describe('following changes', () => {
     await client.set(k, 'moved');
     assert.equal(await to(servers[2]!).get(k), 'moved');
     assert.equal(await to(servers[0]!).get(k), null);
+  });
+
+  test('a table carried by the event is applied from the message; a bad one there is refused like a stored one', async () => {
+    const cluster = uniqueCluster();
+    const keys = coordinatorKeys(cluster);
+    await writeTable(coordinator, cluster, 1, { groups });
+    const client = follower(cluster, { refreshMs: 1900, leaseMs: 2000 });
+    await client.connect();
+    const errors = errorsOf(client);
+    // Published, not stored: only the message can have brought it.
+    const v2 = JSON.stringify(tableJson(cluster, 2, { groups, slots: [{ from: 0, to: 1023, group: 3 }] }));
+    await coordinator.publish(keys.events, `2 ${v2}`);
+    await until(1000, 'version 2 from the message', () => client.slotTable.version === 2);
+    assert.equal(client.slotTable.owner[0], 3);
+    await coordinator.set(keys.table, v2);
+    await coordinator.publish(keys.events, `3 ${JSON.stringify({ ...tableJson(cluster, 3, { groups }), slots: [{ from: 0, to: 1023, group: 9 }] })}`);
+    await until(1000, 'an error event', () => errors.some((e) => e instanceof TopologyError && /unknown group 9/.test(e.message)));
+    assert.equal(client.slotTable.version, 2, 'the last good table is kept');
+    const k = key();
+    await client.set(k, 'kept');
+    assert.equal(await to(servers[2]!).get(k), 'kept');
   });
 
   test('a new group is connected; a removed group is closed once its commands are done', async () => {
