@@ -12,13 +12,81 @@ export interface SlotSpan {
   readonly to: number;
 }
 
-/** "1=10.0.0.1:6379" or "1=10.0.0.1:6379,10.0.0.2:6379" (master first, then replicas). */
+/** The prefix of a group given by its Sentinel master name: "2=sentinel:mymaster". */
+export const SENTINEL_PREFIX = "sentinel:";
+
+/**
+ * "1=10.0.0.1:6379" or "1=10.0.0.1:6379,10.0.0.2:6379" (master first, then
+ * replicas), or "2=sentinel:mymaster" (found through the table's sentinels;
+ * "sentinel:" always means that, so a host named "sentinel" needs another name).
+ */
 export function parseGroupSpec(text: string): GroupSpec {
   const match = /^([^=]*)=(.*)$/.exec(text);
-  if (!match) throw new InvalidArgumentError(`expected <id>=<host:port>[,<replica host:port>...], got ${JSON.stringify(text)}`);
+  if (!match) {
+    throw new InvalidArgumentError(`expected <id>=<host:port>[,<replica host:port>...] or <id>=${SENTINEL_PREFIX}<name>, got ${JSON.stringify(text)}`);
+  }
   const id = parseGroupId(match[1]!);
-  const [master, ...replicas] = match[2]!.split(",").map((part) => parseHostPort(part.trim()));
+  const value = match[2]!.trim();
+  if (value.startsWith(SENTINEL_PREFIX)) {
+    const name = value.slice(SENTINEL_PREFIX.length);
+    if (name.includes(",")) {
+      throw new InvalidArgumentError(`group ${id} is named by Sentinel (${SENTINEL_PREFIX}<name>), so it lists no replicas: the sentinels know them; got ${JSON.stringify(text)}`);
+    }
+    return { id, sentinel: { name: parseSentinelName(name) } };
+  }
+  const [master, ...replicas] = value.split(",").map((part) => parseHostPort(part.trim()));
   return replicas.length > 0 ? { id, master: master!, replicas } : { id, master: master! };
+}
+
+/** Sentinel master names as the slot table takes them (src/topology/table.ts): what `sentinel monitor` accepts unquoted. */
+const SENTINEL_NAME = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The name Sentinel monitors a group's master under, e.g. "mymaster". */
+export function parseSentinelName(text: string): string {
+  if (!SENTINEL_NAME.test(text)) {
+    throw new InvalidArgumentError(`a Sentinel master name is 1-128 letters, digits, ".", "_", "-" or ":", got ${JSON.stringify(text)}`);
+  }
+  return text;
+}
+
+/** "host:port,host:port": one or more addresses, comma-separated (e.g. the Sentinels). */
+export function parseHostPortList(text: string): string[] {
+  return text.split(",").map((part) => parseHostPort(part.trim()));
+}
+
+/**
+ * Why the table's groups and sentinels do not go together, in the command
+ * line's words, or null when they do: a Sentinel-named group needs sentinels.
+ */
+export function missingSentinels(groups: readonly GroupSpec[], sentinels: readonly string[]): string | null {
+  if (sentinels.length > 0) return null;
+  const named = groups.filter((group) => group.sentinel !== undefined);
+  if (named.length === 0) return null;
+  const which = named.map((group) => `${group.id} (${SENTINEL_PREFIX}${group.sentinel!.name})`).join(", ");
+  return `group ${which} ${named.length > 1 ? "are" : "is"} named by Sentinel: add --sentinels <host:port,...> (the Sentinels that watch ${named.length > 1 ? "them" : "it"})`;
+}
+
+/** What `group add` was given: a master address, or --sentinel (and replicas only with a master). */
+export interface AddGroupArgs {
+  readonly id: number;
+  readonly master?: string | undefined;
+  readonly replicas?: readonly string[] | undefined;
+  readonly sentinel?: string | undefined;
+}
+
+/** The group `group add` adds, or an InvalidArgumentError when it got both or neither of <host:port> and --sentinel. */
+export function addGroupSpec(args: AddGroupArgs): GroupSpec {
+  const { id, master, sentinel } = args;
+  const replicas = args.replicas ?? [];
+  if (master !== undefined && sentinel !== undefined) {
+    throw new InvalidArgumentError(`give group ${id} either its master <host:port> or --sentinel <name>, not both: the sentinels say where its master is`);
+  }
+  if (sentinel !== undefined) {
+    if (replicas.length > 0) throw new InvalidArgumentError(`--replica does not go with --sentinel: the sentinels know the replicas of ${sentinel}`);
+    return { id, sentinel: { name: sentinel } };
+  }
+  if (master === undefined) throw new InvalidArgumentError(`missing group ${id}'s master: give its <host:port>, or --sentinel <name> for a Sentinel-named group`);
+  return replicas.length > 0 ? { id, master, replicas: [...replicas] } : { id, master };
 }
 
 /** A positive integer group id. */
@@ -92,4 +160,9 @@ export function parseClusterName(text: string): string {
 /** For repeatable options: collects every value, parsed, in order. */
 export function collect<T>(parse: (text: string) => T): (text: string, previous: T[] | undefined) => T[] {
   return (text, previous) => [...(previous ?? []), parse(text)];
+}
+
+/** For repeatable options whose values are lists: collects every item of every value, parsed, in order. */
+export function collectAll<T>(parse: (text: string) => T[]): (text: string, previous: T[] | undefined) => T[] {
+  return (text, previous) => [...(previous ?? []), ...parse(text)];
 }

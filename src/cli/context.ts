@@ -98,6 +98,13 @@ export async function connectCoordinator(url: string): Promise<Redis> {
   }
 }
 
+/** Ends the command with a usage error (exit 2): the message, then the command's help. */
+export function usageError(command: Command, message: string): never {
+  const names: string[] = [];
+  for (let c: Command | null = command; c !== null; c = c.parent) names.unshift(c.name());
+  return command.error(`${names.join(" ")}: ${message}`, { exitCode: EXIT_USAGE, code: "shardis.usage" });
+}
+
 /** The URL with its password (if any) replaced by "***", for printing. */
 export function redactUrl(url: string): string {
   return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, "$1***@");

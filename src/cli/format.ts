@@ -23,7 +23,7 @@ export function spanText(from: number, to: number): string {
   return from === to ? `${from}` : `${from}..${to}`;
 }
 
-/** One line per group: id, master, replicas, slot count and ranges. */
+/** One line per group: id, master (or "sentinel <name>"), replicas, slot count and ranges. */
 export function tableLines(table: SlotTable): string[] {
   return columns([
     ["group", "master", "replicas", "slots", "ranges"],
@@ -32,6 +32,11 @@ export function tableLines(table: SlotTable): string[] {
       return [`${group.id}`, groupLabel(group), group.replicas?.length ? group.replicas.join(",") : "-", `${count}`, ranges];
     }),
   ]);
+}
+
+/** "sentinels: host:port, ..." when the table lists Sentinels (for its Sentinel-named groups); nothing when not. */
+export function sentinelLines(table: SlotTable): string[] {
+  return table.sentinels !== undefined && table.sentinels.length > 0 ? [`sentinels: ${table.sentinels.join(", ")}`] : [];
 }
 
 /** The migrations in a table, one line each, or "none". */

@@ -13,7 +13,7 @@ import { planRebalance } from '../../src/admin/rebalance.js';
 import { coordinatorKeys } from '../../src/coordinator/keys.js';
 import { slotOf } from '../../src/slot.js';
 import { parseTableJson } from '../../src/topology/format.js';
-import { startRedisServers, type RedisServer } from '../../src/testing/index.js';
+import { startRedisServers, startSentinels, type RedisServer } from '../../src/testing/index.js';
 
 const root = join(__dirname, '..', '..');
 const bin = join(root, 'bin', 'shardis.js');
@@ -268,7 +268,12 @@ test('usage errors exit 2 with the usage; --help and --version exit 0', { skip: 
     [['init', '--group', 'x'], /<id>=<host:port>/],
     [['slots', 'assign', '0-2000', '1'], /slot 2000 is out of range/],
     [['slots', 'assign', '0-10'], /missing required argument 'group'/],
-    [['group', 'add', '4'], /missing required argument/],
+    [['group', 'add', '4'], /missing group 4's master: give its <host:port>, or --sentinel <name>/],
+    [['group', 'add', '4', '127.0.0.1:7000', '--sentinel', 'g4'], /either its master <host:port> or --sentinel <name>, not both/],
+    [['group', 'add', '4', '--sentinel', 'g4', '--replica', '127.0.0.1:7001'], /--replica does not go with --sentinel/],
+    [['init', '--group', '1=127.0.0.1:7000', '--group', '2=sentinel:g2'], /group 2 \(sentinel:g2\) is named by Sentinel: add --sentinels/],
+    [['init', '--group', '2=sentinel:g2,127.0.0.1:7001', '--sentinels', '127.0.0.1:26379'], /lists no replicas/],
+    [['init', '--group', '2=sentinel:g2', '--sentinels', '127.0.0.1'], /must be "host:port"/],
     [['status', '--bogus'], /unknown option '--bogus'/],
     [['--coordinator', '127.0.0.1:6379', 'status'], /redis:\/\//],
     [['--cluster', 'no spaces', 'status'], /cluster must be a name/],
@@ -303,6 +308,54 @@ test('usage errors exit 2 with the usage; --help and --version exit 0', { skip: 
   assert.match(version.stdout, /^\d+\.\d+\.\d+/);
   // Nothing was written by any of the above.
   assert.equal(await coordinator.exists(coordinatorKeys(cluster).table), 0);
+});
+
+test('init and group add with Sentinel-named groups: the table names them and lists the sentinels; status resolves them', { skip: notBuilt }, async () => {
+  // One sentinel (quorum 1) watching two masters without replicas: enough to resolve names, quick to start.
+  const ha = await startSentinels({ masters: ['s1', 's2'], replicas: 0, sentinels: 1 });
+  try {
+    const [sentinel] = ha.addresses;
+    const cluster = uniqueCluster();
+    const init = await shardis(cluster, ['init', '--group', '1=sentinel:s1', '--group', `2=${group(1)}`, '--sentinels', sentinel!]);
+    assert.equal(init.code, 0, show(init));
+    assert.match(init.stdout, /^  1 +sentinel s1 +- +512 +0\.\.511$/m);
+    assert.match(init.stdout, new RegExp(`^  2 +${group(1)} +- +512 +512\\.\\.1023$`, 'm'));
+    assert.match(init.stdout, new RegExp(`^sentinels: ${sentinel}$`, 'm'));
+
+    // The table's sentinels are kept when group add gives none.
+    const add = await shardis(cluster, ['group', 'add', '3', '--sentinel', 's2']);
+    assert.equal(add.code, 0, show(add));
+    assert.match(add.stdout, /^  3 +sentinel s2 +- +0 +-$/m);
+
+    const run = await shardis(cluster, ['status', '--json']);
+    assert.equal(run.code, 0, show(run));
+    const status = JSON.parse(run.stdout) as StatusJson & { table: { sentinels: string[]; groups: { id: number; master?: string; sentinel?: unknown }[] } };
+    assert.deepEqual(
+      status.table.groups.map((g) => [g.id, g.master, g.sentinel]),
+      [[1, undefined, { name: 's1' }], [2, group(1), undefined], [3, undefined, { name: 's2' }]],
+    );
+    assert.deepEqual(status.table.sentinels, [sentinel]);
+    assert.deepEqual(
+      status.groups.map((g) => [g.id, g.sentinel, g.masterAddress, g.error]),
+      [[1, 's1', ha.group('s1').master.address, undefined], [2, undefined, group(1), undefined], [3, 's2', ha.group('s2').master.address, undefined]],
+    );
+
+    // A table without sentinels: group add --sentinel needs --sentinels, which sets them.
+    const plain = uniqueCluster();
+    assert.equal((await shardis(plain, ['init', '--group', `1=${group(2)}`])).code, 0);
+    const refused = await shardis(plain, ['group', 'add', '2', '--sentinel', 's1']);
+    assert.equal(refused.code, 2, show(refused));
+    assert.match(refused.stderr, /lists no Sentinels yet: add --sentinels <host:port,\.\.\.> \(the Sentinels that watch s1\)/);
+    assert.equal((await storedTable(plain)).version, 1, 'nothing written');
+    const added = await shardis(plain, ['group', 'add', '2', '--sentinel', 's1', '--sentinels', sentinel!]);
+    assert.equal(added.code, 0, show(added));
+    assert.match(added.stdout, new RegExp(`^sentinels: ${sentinel}$`, 'm'));
+    const table = await storedTable(plain);
+    assert.deepEqual(table.groups.map((g) => [g.id, g.master, g.sentinel?.name]), [[1, group(2), undefined], [2, undefined, 's1']]);
+    assert.deepEqual(table.sentinels, [sentinel]);
+  } finally {
+    await ha.stop();
+  }
 });
 
 test('an unreachable coordinator fails with exit 1 in bounded time', { skip: notBuilt }, async () => {

@@ -6,16 +6,21 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { InvalidArgumentError } from 'commander';
 import {
+  addGroupSpec,
   collect,
+  collectAll,
+  missingSentinels,
   parseClusterName,
   parseCoordinatorUrl,
   parseGroupId,
   parseGroupSpec,
+  parseHostPortList,
   parseInteger,
+  parseSentinelName,
   parseSlotList,
   parseWeight,
 } from '../../src/cli/args.js';
-import { bytes, columns, duration, slotsOf } from '../../src/cli/format.js';
+import { bytes, columns, duration, sentinelLines, slotsOf, tableLines } from '../../src/cli/format.js';
 import { validateTable } from '../../src/topology/table.js';
 
 function refuses(parse: () => unknown, pattern: RegExp): void {
@@ -40,6 +45,61 @@ describe('parseGroupSpec', () => {
     refuses(() => parseGroupSpec('1=10.0.0.1'), /host:port/);
     refuses(() => parseGroupSpec('1=10.0.0.1:6379,'), /host:port/);
     refuses(() => parseGroupSpec('1=10.0.0.1:70000'), /host:port/);
+  });
+});
+
+describe('Sentinel-named groups', () => {
+  test('id=sentinel:name (names may hold ".", "_", "-" and ":")', () => {
+    assert.deepEqual(parseGroupSpec('2=sentinel:mymaster'), { id: 2, sentinel: { name: 'mymaster' } });
+    assert.deepEqual(parseGroupSpec('3=sentinel:eu-1.g_3:a'), { id: 3, sentinel: { name: 'eu-1.g_3:a' } });
+    // A number is a name here, not a port: "sentinel:" always means Sentinel.
+    assert.deepEqual(parseGroupSpec('4=sentinel:6379'), { id: 4, sentinel: { name: '6379' } });
+  });
+  test('refuses an empty or bad name, and replicas after a name', () => {
+    refuses(() => parseGroupSpec('2=sentinel:'), /Sentinel master name/);
+    refuses(() => parseGroupSpec('2=sentinel:my master'), /Sentinel master name/);
+    refuses(() => parseGroupSpec('2=sentinel:g2,10.0.0.2:6379'), /lists no replicas/);
+    refuses(() => parseGroupSpec('x=sentinel:g2'), /positive integer/);
+    refuses(() => parseGroupSpec('sentinel:g2'), /<id>=sentinel:<name>/);
+    assert.equal(parseSentinelName('g1'), 'g1');
+    refuses(() => parseSentinelName('a'.repeat(129)), /1-128/);
+  });
+  test('--sentinels: a comma list, repeatable', () => {
+    assert.deepEqual(parseHostPortList('10.0.0.9:26379, [::1]:26380'), ['10.0.0.9:26379', '[::1]:26380']);
+    refuses(() => parseHostPortList('10.0.0.9:26379,'), /host:port/);
+    refuses(() => parseHostPortList('10.0.0.9'), /host:port/);
+    const add = collectAll(parseHostPortList);
+    assert.deepEqual(add('c:3', add('a:1,b:2', undefined)), ['a:1', 'b:2', 'c:3']);
+  });
+  test('missingSentinels: a Sentinel-named group needs --sentinels', () => {
+    const groups = [parseGroupSpec('1=10.0.0.1:6379'), parseGroupSpec('2=sentinel:g2'), parseGroupSpec('3=sentinel:g3')];
+    assert.equal(missingSentinels(groups, ['s:26379']), null);
+    assert.equal(missingSentinels(groups.slice(0, 1), []), null);
+    assert.match(missingSentinels(groups.slice(0, 2), [])!, /^group 2 \(sentinel:g2\) is named by Sentinel: add --sentinels <host:port,...>/);
+    assert.match(missingSentinels(groups, [])!, /^group 2 \(sentinel:g2\), 3 \(sentinel:g3\) are named by Sentinel: add --sentinels/);
+  });
+  test('group add: exactly one of <host:port> and --sentinel', () => {
+    assert.deepEqual(addGroupSpec({ id: 3, master: 'h:1' }), { id: 3, master: 'h:1' });
+    assert.deepEqual(addGroupSpec({ id: 3, master: 'h:1', replicas: ['h:2'] }), { id: 3, master: 'h:1', replicas: ['h:2'] });
+    assert.deepEqual(addGroupSpec({ id: 3, master: 'h:1', replicas: [] }), { id: 3, master: 'h:1' });
+    assert.deepEqual(addGroupSpec({ id: 3, sentinel: 'g3' }), { id: 3, sentinel: { name: 'g3' } });
+    refuses(() => addGroupSpec({ id: 3 }), /missing group 3's master: give its <host:port>, or --sentinel <name>/);
+    refuses(() => addGroupSpec({ id: 3, master: 'h:1', sentinel: 'g3' }), /either its master <host:port> or --sentinel <name>, not both/);
+    refuses(() => addGroupSpec({ id: 3, sentinel: 'g3', replicas: ['h:2'] }), /--replica does not go with --sentinel/);
+  });
+  test('tables print a Sentinel-named group as "sentinel <name>", and their sentinels', () => {
+    const table = validateTable({
+      groups: [{ id: 1, master: 'h:1', replicas: ['h:2'] }, { id: 2, sentinel: { name: 'g2' } }],
+      slots: [{ from: 0, to: 511, group: 1 }, { from: 512, to: 1023, group: 2 }],
+      sentinels: ['s:1', 's:2'],
+    });
+    assert.deepEqual(tableLines(table), [
+      '  group  master       replicas  slots  ranges',
+      '  1      h:1          h:2       512    0..511',
+      '  2      sentinel g2  -         512    512..1023',
+    ]);
+    assert.deepEqual(sentinelLines(table), ['sentinels: s:1, s:2']);
+    assert.deepEqual(sentinelLines(validateTable({ groups: [{ id: 1, master: 'h:1' }], slots: [{ from: 0, to: 1023, group: 1 }] })), []);
   });
 });
 
