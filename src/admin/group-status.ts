@@ -5,7 +5,8 @@
 // that is down: it is reported.
 import { GroupUnavailableError } from "../errors.js";
 import type { ClusterTable } from "../topology/format.js";
-import { askSentinels, connectedPeer, oneShotSentinelConnection, sentinelAskOptions, type HostPort } from "../topology/master-address.js";
+import { askSentinels, connectedPeer, formatHostPort, oneShotSentinelConnection, sentinelAskOptions, type HostPort } from "../topology/master-address.js";
+import { parseSentinelReplicas } from "../topology/sentinel-replicas.js";
 import { parseAddress, type GroupSpec } from "../topology/table.js";
 import { serverStats, withMaster, type ProbeOptions } from "./group-probe.js";
 import { groupOutline, parseReplicationInfo, replicaStatus, type GroupStatus, type ReplicationInfo } from "./status.js";
@@ -21,7 +22,7 @@ export async function probeGroupStatus(table: ClusterTable, group: GroupSpec, pr
       async (redis) => {
         const [stats, info] = await Promise.all([serverStats(redis), redis.info("replication")]);
         const peer = connectedPeer(redis);
-        return { ...stats, replication: parseReplicationInfo(info), address: peer === null ? null : hostPort(peer) };
+        return { ...stats, replication: parseReplicationInfo(info), address: peer === null ? null : formatHostPort(peer) };
       },
       table.sentinels,
     );
@@ -34,7 +35,7 @@ export async function probeGroupStatus(table: ClusterTable, group: GroupSpec, pr
   if (group.sentinel !== undefined) {
     const sentinels = (table.sentinels ?? []).map((s, i) => parseAddress(s, `sentinels[${i}]`));
     const options = { ...sentinelAskOptions(probe.redisOptions), timeoutMs: probe.timeoutMs };
-    if (masterAddress === null) masterAddress = await askSentinels(sentinels, group.sentinel.name, options).then(hostPort, () => null);
+    if (masterAddress === null) masterAddress = await askSentinels(sentinels, group.sentinel.name, options).then(formatHostPort, () => null);
     const known = await sentinelReplicas(sentinels, group.sentinel.name, probe);
     replicaAddresses = known ?? master?.replication.replicas.map((r) => r.address) ?? [];
     // After a failover the sentinels may still list the new master among the replicas.
@@ -62,14 +63,7 @@ async function sentinelReplicas(sentinels: readonly HostPort[], name: string, pr
       await redis.connect();
       const reply = await redis.call("SENTINEL", "REPLICAS", name);
       if (!Array.isArray(reply)) continue;
-      return reply.flatMap((entry: unknown) => {
-        if (!Array.isArray(entry)) return [];
-        const fields = new Map<string, string>();
-        for (let i = 0; i + 1 < entry.length; i += 2) fields.set(String(entry[i]), String(entry[i + 1]));
-        const ip = fields.get("ip");
-        const port = fields.get("port");
-        return ip === undefined || port === undefined ? [] : [hostPort({ host: ip, port: Number(port) })];
-      });
+      return parseSentinelReplicas(reply).map((replica) => replica.address);
     } catch {
       // The next sentinel, then the master's own list.
     } finally {
@@ -77,10 +71,6 @@ async function sentinelReplicas(sentinels: readonly HostPort[], name: string, pr
     }
   }
   return null;
-}
-
-function hostPort({ host, port }: HostPort): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 function reasonOf(failure: unknown): string {

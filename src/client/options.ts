@@ -50,7 +50,8 @@ interface ShardedRedisCommonOptions extends RoutingOptions {
    * `(group, healthyReplicas) => address` returning the master or one of the
    * group's replicas. Slots in any migration state, MULTI, writes and EVAL
    * always use the master. Replica reads may be stale (replication is
-   * asynchronous). Replicas come from the groups' `replicas`.
+   * asynchronous). Replicas come from the groups' `replicas`, or,
+   * for a Sentinel-named group, from its Sentinels (`SENTINEL REPLICAS`).
    * @default 'master' (no replica connection is opened)
    */
   readFrom?: ReadFrom;

@@ -11,9 +11,13 @@ import { ArgumentError } from "../errors.js";
 /** One group as a `readFrom` function sees it. */
 export interface ReadFromGroup {
   readonly id: number;
-  /** "host:port" of the master. */
+  /** "host:port" of the master (of a Sentinel-named group: the one its sentinels named last). */
   readonly master: string;
-  /** "host:port" of every replica the table lists, healthy or not. */
+  /**
+   * "host:port" of every replica the table lists, healthy or not; of a
+   * Sentinel-named group, the replicas its sentinels report (its master
+   * excluded), refreshed every few seconds and after a failover.
+   */
   readonly replicas: readonly string[];
 }
 

@@ -3,7 +3,8 @@ import type { Command, Redis } from "ioredis";
 import createDebug from "debug";
 import { SLOT_COUNT, slotOf } from "../slot.js";
 import { ArgumentError, GroupUnavailableError } from "../errors.js";
-import type { MasterGroupSpec, SlotTable } from "../topology/table.js";
+import { groupLabel, type GroupSpec, type SlotTable } from "../topology/table.js";
+import { connectedPeer, formatHostPort, sentinelAskOptions } from "../topology/master-address.js";
 import { planFor } from "../commands/plan.js";
 import type { Arg } from "../commands/split.js";
 import { GroupConnection } from "./group-connection.js";
@@ -20,10 +21,11 @@ import {
   type ReadFromGroup,
   type ReplicaReadSettings,
 } from "./read-from.js";
+import { SentinelReplicaFinder, replicasToUse, type SentinelView } from "../topology/sentinel-replicas.js";
 
 const debug = createDebug("shardis:replicas");
 
-/** One replica as `client.replicas()` reports it. */
+/** One replica (listed in the table, or reported by a Sentinel-named group's sentinels) as `client.replicas()` reports it. */
 export interface ReplicaStatus {
   readonly group: number;
   readonly address: string;
@@ -58,7 +60,32 @@ interface GroupReads {
   next: number;
   history: OffsetHistory;
   masterCheckSentAt: number;
+  /** For a group given by a Sentinel name: where finding its replicas stands; null for a group given by address. */
+  sentinel: SentinelDiscovery | null;
 }
+
+/** The replicas of a Sentinel-named group are the ones its sentinels report, asked now and then. */
+interface SentinelDiscovery {
+  readonly name: string;
+  /** "host:port" of the master the sentinels named last; null before they did. */
+  master: string | null;
+  inFlight: boolean;
+  /** performance.now() when they were asked last (-Infinity: never). */
+  askedAt: number;
+  /** Something hinted at a change since: they are asked again at the next check, SENTINEL_HINT_GAP_MS after the last time. */
+  hinted: boolean;
+}
+
+/**
+ * How often the sentinels are asked for a group's replicas (at least every
+ * replicaCheckMs), when nothing hints at a change sooner: a new replication
+ * id on the master (a failover), a replica found unhealthy, new sentinels.
+ */
+const SENTINEL_REFRESH_MS = 5_000;
+/** After a hint, at most this soon after the last time (a replica that keeps failing does not flood the sentinels). */
+const SENTINEL_HINT_GAP_MS = 1_000;
+/** Connect and command timeout per sentinel. */
+const SENTINEL_TIMEOUT_MS = 2_000;
 
 /** Opens the connection to one replica of a group (owned by shardis, like the masters'). */
 export type ReplicaConnector = (group: ReadFromGroup, address: string) => Redis;
@@ -80,6 +107,9 @@ export class ReplicaReads {
   private readonly masterOnly = new WeakSet<Command>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** The table's sentinels, and the connection that asks them (opened once a Sentinel-named group is in use). */
+  private sentinels: readonly string[] = [];
+  private finder: SentinelReplicaFinder | null = null;
 
   constructor(
     private readonly settings: ReplicaReadSettings,
@@ -93,48 +123,47 @@ export class ReplicaReads {
   /**
    * Follows a new table (after the pool applied it): replicas added are
    * connected, and the connections of replicas removed are returned (close
-   * them once drained).
+   * them once drained). The replicas of a Sentinel-named group are found
+   * through its sentinels, after this returns.
    */
   apply(table: SlotTable): GroupConnection[] {
     this.moving = movingSlots(table);
     const removed: GroupConnection[] = [];
+    const sentinels = table.sentinels ?? [];
+    const sentinelsChanged = sentinels.join(",") !== this.sentinels.join(",");
+    this.sentinels = sentinels;
     const kept = new Set<number>();
     for (const groupSpec of table.groups) {
-      // A group given by a Sentinel name lists no replicas: its reads go to its master.
-      if (groupSpec.sentinel !== undefined) continue;
-      const spec = readFromGroup(groupSpec);
-      kept.add(spec.id);
-      const master = this.pool.get(spec.id);
-      let group = this.groups.get(spec.id);
-      if (group === undefined) {
-        group = {
-          spec,
-          master,
-          replicas: [],
-          healthy: [],
-          healthyAddresses: [],
-          next: 0,
-          history: new OffsetHistory(this.settings.maxLagMs + 2 * this.settings.checkMs),
-          masterCheckSentAt: -1,
-        };
-        this.groups.set(spec.id, group);
+      kept.add(groupSpec.id);
+      const name = groupSpec.sentinel?.name ?? null;
+      let group = this.groups.get(groupSpec.id);
+      if (group !== undefined && (group.sentinel?.name ?? null) !== name) {
+        // Given by address before and by a Sentinel name now (or the reverse): started over.
+        for (const replica of group.replicas) removed.push(replica.connection);
+        group = undefined;
       }
-      group.spec = spec;
-      group.master = master;
-      const wanted = new Set(spec.replicas);
-      for (const replica of group.replicas) if (!wanted.has(replica.address)) removed.push(replica.connection);
-      const have = new Map(group.replicas.map((r) => [r.address, r]));
-      group.replicas = [...wanted].map((address) => have.get(address) ?? this.openReplica(group!, address));
-      this.refresh(group);
+      if (group === undefined) {
+        group = this.newGroup(groupSpec);
+        this.groups.set(groupSpec.id, group);
+      }
+      group.master = this.pool.get(groupSpec.id);
+      if (groupSpec.sentinel === undefined) {
+        group.spec = readFromGroup(groupSpec.id, groupSpec.master, groupSpec.replicas ?? []);
+        removed.push(...this.setReplicas(group, group.spec.replicas));
+      } else if (sentinelsChanged && group.sentinel !== null) {
+        group.sentinel.hinted = true;
+      }
     }
     for (const [id, group] of this.groups) {
       if (kept.has(id)) continue;
       for (const replica of group.replicas) removed.push(replica.connection);
       this.groups.delete(id);
     }
-    const byMaster: (GroupReads | undefined)[] = [];
-    for (const group of this.groups.values()) if (group.replicas.length > 0) byMaster[group.master.index] = group;
-    this.byMaster = byMaster;
+    if (![...this.groups.values()].some((g) => g.sentinel !== null)) {
+      this.finder?.close();
+      this.finder = null;
+    }
+    this.index();
     if (!this.closed) this.startTimer();
     return removed;
   }
@@ -218,6 +247,80 @@ export class ReplicaReads {
     this.closed = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.finder?.close();
+  }
+
+  private newGroup(spec: GroupSpec): GroupReads {
+    const sentinel = spec.sentinel === undefined ? null : { name: spec.sentinel.name, master: null, inFlight: false, askedAt: -Infinity, hinted: false };
+    return {
+      spec: readFromGroup(spec.id, spec.master ?? groupLabel(spec), spec.replicas ?? []),
+      master: this.pool.get(spec.id),
+      replicas: [],
+      healthy: [],
+      healthyAddresses: [],
+      next: 0,
+      history: new OffsetHistory(this.settings.maxLagMs + 2 * this.settings.checkMs),
+      masterCheckSentAt: -1,
+      sentinel,
+    };
+  }
+
+  /** Makes `addresses` the group's replicas: new ones are connected; the connections of the others are returned. */
+  private setReplicas(group: GroupReads, addresses: readonly string[]): GroupConnection[] {
+    const wanted = new Set(addresses);
+    const removed = group.replicas.filter((r) => !wanted.has(r.address)).map((r) => r.connection);
+    const have = new Map(group.replicas.map((r) => [r.address, r]));
+    group.replicas = [...wanted].map((address) => have.get(address) ?? this.openReplica(group, address));
+    this.refresh(group);
+    return removed;
+  }
+
+  /** Rebuilds the look-up of `choose`: by master connection, the groups that have replicas. */
+  private index(): void {
+    const byMaster: (GroupReads | undefined)[] = [];
+    for (const group of this.groups.values()) if (group.replicas.length > 0) byMaster[group.master.index] = group;
+    this.byMaster = byMaster;
+  }
+
+  /** Asks the sentinels of a Sentinel-named group for its replicas, when due (not while lazyConnect waits). */
+  private discover(group: GroupReads, discovery: SentinelDiscovery, now: number): void {
+    if (discovery.inFlight || this.closed || group.master.redis.status === "wait") return;
+    const since = now - discovery.askedAt;
+    if (since < Math.max(this.settings.checkMs, SENTINEL_REFRESH_MS) && !(discovery.hinted && since >= SENTINEL_HINT_GAP_MS)) return;
+    discovery.inFlight = true;
+    discovery.askedAt = now;
+    discovery.hinted = false;
+    // Credentials and TLS for the sentinels: those the group's master connection asks them with.
+    this.finder ??= new SentinelReplicaFinder(sentinelAskOptions(group.master.redis.options), SENTINEL_TIMEOUT_MS);
+    this.finder.setSentinels(this.sentinels);
+    this.finder.find(discovery.name).then(
+      (view) => {
+        discovery.inFlight = false;
+        if (!this.closed && this.groups.get(group.spec.id) === group) this.follow(group, discovery, view);
+      },
+      (error: Error) => {
+        discovery.inFlight = false;
+        // The replicas known so far stay: their health checks go on.
+        debug("group %d (sentinel %s): %s", group.spec.id, discovery.name, error.message);
+      },
+    );
+  }
+
+  /** Takes the replicas a sentinel reported for a Sentinel-named group (never its master). */
+  private follow(group: GroupReads, discovery: SentinelDiscovery, view: SentinelView): void {
+    const peer = connectedPeer(group.master.redis);
+    const connected = (address: string): boolean => group.replicas.some((r) => r.address === address && r.connection.redis.status === "ready");
+    const addresses = replicasToUse(view, [view.master, peer === null ? null : formatHostPort(peer)], connected);
+    discovery.master = view.master ?? discovery.master;
+    const master = discovery.master ?? group.spec.master;
+    if (master === group.spec.master && addresses.join(",") === group.spec.replicas.join(",")) return;
+    debug("group %d (sentinel %s): master %s, replicas %s", group.spec.id, discovery.name, master, addresses.join(", ") || "none");
+    group.spec = readFromGroup(group.spec.id, master, addresses);
+    const removed = this.setReplicas(group, addresses);
+    this.index();
+    this.startTimer();
+    // A read sent to a removed replica before gets its reply before the QUIT's.
+    for (const connection of removed) void retire(connection);
   }
 
   private allReplicas(): Replica[] {
@@ -292,14 +395,16 @@ export class ReplicaReads {
   }
 
   private startTimer(): void {
-    if (this.timer !== null || ![...this.groups.values()].some((g) => g.replicas.length > 0)) return;
+    if (this.timer !== null || ![...this.groups.values()].some((g) => g.replicas.length > 0 || g.sentinel !== null)) return;
     this.timer = setInterval(() => this.checkAll(), this.settings.checkMs);
     this.timer.unref();
     this.checkAll();
   }
 
   private checkAll(): void {
+    const now = performance.now();
     for (const group of this.groups.values()) {
+      if (group.sentinel !== null) this.discover(group, group.sentinel, now);
       if (group.replicas.length === 0) continue;
       this.checkMaster(group);
       for (const replica of group.replicas) this.checkReplica(group, replica);
@@ -315,7 +420,10 @@ export class ReplicaReads {
     redis.info("replication").then(
       (text) => {
         group.masterCheckSentAt = -1;
+        const before = group.history.replicationId;
         group.history.record(sentAt, parseReplicationInfo(text));
+        // A new replication id: the master was replaced (a failover?); its sentinels are asked again.
+        if (group.sentinel !== null && before !== null && group.history.replicationId !== before) group.sentinel.hinted = true;
       },
       () => (group.masterCheckSentAt = -1),
     );
@@ -359,6 +467,8 @@ export class ReplicaReads {
     if (changed) {
       debug("group %d replica %s: %s", group.spec.id, replica.address, healthy ? "healthy" : `skipped (${reason})`);
       this.refresh(group);
+      // A Sentinel-named group's replica gone bad: its sentinels may know better (a failover, a replica removed).
+      if (!healthy && group.sentinel !== null) group.sentinel.hinted = true;
     }
   }
 
@@ -372,8 +482,8 @@ export class ReplicaReads {
 /** Replies after which a read is sent again to the master. */
 const RETRY_ON_MASTER = /^(LOADING|MASTERDOWN|NOSCRIPT|READONLY)\b/;
 
-function readFromGroup(spec: MasterGroupSpec): ReadFromGroup {
-  return Object.freeze({ id: spec.id, master: spec.master, replicas: Object.freeze([...(spec.replicas ?? [])]) });
+function readFromGroup(id: number, master: string, replicas: readonly string[]): ReadFromGroup {
+  return Object.freeze({ id, master, replicas: Object.freeze([...replicas]) });
 }
 
 function movingSlots(table: SlotTable): Uint8Array | null {

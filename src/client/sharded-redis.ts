@@ -229,7 +229,8 @@ export class ShardedRedis extends Commander<{ type: "default" }> {
   }
 
   /**
-   * Every replica listed in the table, with whether reads may go to it now
+   * Every replica listed in the table (or found through a Sentinel-named
+   * group's Sentinels), with whether reads may go to it now
    * and why not (empty unless readFrom is other than 'master').
    */
   replicas(): ReplicaStatus[] {

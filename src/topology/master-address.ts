@@ -142,3 +142,8 @@ export function sentinelAskOptions(redisOptions: RedisOptions): SentinelAskOptio
     sentinelTLS: redisOptions.sentinelTLS,
   };
 }
+
+/** "host:port" of an address (an IPv6 host in brackets), as tables write it. */
+export function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}

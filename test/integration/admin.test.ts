@@ -157,17 +157,19 @@ describe('initCluster and readTable', () => {
     assert.equal(parseTableJson(text, cluster).version, 1);
   });
 
-  test('every write publishes the new version on the events channel', async () => {
+  test('every write publishes the new version and table on the events channel', async () => {
     const cluster = clusterName();
     const subscriber = raw(coordinator);
     await subscriber.subscribe(coordinatorKeys(cluster).events);
     const a = admin(cluster);
+    // "<version> <table JSON>": subscribers can apply the table without reading it back.
+    const versionOf = (message: string) => [message.slice(0, message.indexOf(' ')), (JSON.parse(message.slice(message.indexOf(' ') + 1)) as { version: number }).version];
     const first = nextMessage(subscriber, 'events');
     await a.initCluster({ groups: groups.slice(0, 2) });
-    assert.equal(await first, '1');
+    assert.deepEqual(versionOf(await first), ['1', 1]);
     const second = nextMessage(subscriber, 'events');
     await a.addGroup(groups[2]!);
-    assert.equal(await second, '2');
+    assert.deepEqual(versionOf(await second), ['2', 2]);
   });
 
   test('init refuses a cluster that already has a table (ClusterExistsError), and changes nothing', async () => {
