@@ -372,6 +372,8 @@ async function foreground(): Promise<ForegroundResult> {
     const moves = Uint8Array.from(keys, (k) => (slotOf(k) >= MOVING.from && slotOf(k) <= MOVING.to ? 1 : 0));
     await loadKeys(g1!.port, keys, VALUE);
     const moverChild = children.spawn(process.execPath, ["--import", "tsx", childScript("migration-mover.ts"), url, cluster], { stdio: ["pipe", "pipe", "inherit"] });
+    // The migrator runs where the scheduler puts it (an operator's migrator runs on another machine): not on the measuring client's CPU only.
+    if (PINNED) pinTo(moverChild.pid!, ALL_CPUS);
     mover = new JsonChild(moverChild, "migrator process");
     await mover.next("ready", 60_000);
 

@@ -462,11 +462,7 @@ describe('migrating slots with their keys while clients write', () => {
     const a = admin(cluster);
     await a.initCluster({ groups });
     const keys = coordinatorKeys(cluster);
-    // A client that confirms (its entry is fresh, its lease long) but never applies the new table.
-    const [seconds, micros] = await coordinator.time();
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    const entry = { version: 1, at: now, host: 'elsewhere', pid: 1, name: 'shardis:stuck', leaseMs: 60_000 };
-    await coordinator.hset(keys.clients, 'stuck', JSON.stringify(entry));
+    await registerStuckClient(keys.clients);
     const waiting: number[] = [];
     await assert.rejects(
       within(10_000, 'the migration', a.migrate({
@@ -492,10 +488,7 @@ describe('migrating slots with their keys while clients write', () => {
     const a = admin(cluster);
     await a.initCluster({ groups });
     const keys = coordinatorKeys(cluster);
-    // A client that holds the migration in pending until it is removed.
-    const [seconds, micros] = await coordinator.time();
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    await coordinator.hset(keys.clients, 'stuck', JSON.stringify({ version: 1, at: now, host: 'elsewhere', pid: 1, name: 'shardis:stuck', leaseMs: 60_000 }));
+    await registerStuckClient(keys.clients); // holds the migration in pending until it is removed
     let waiting!: () => void;
     const waited = new Promise<void>((resolve) => (waiting = resolve));
     const run = a.migrate({ slots: [{ from: 500, to: 509 }], to: 3, lockMs: 60_000, onProgress: (p) => p.waitingFor.length > 0 && waiting() });
@@ -665,3 +658,10 @@ describe('migrating slots with their keys while clients write', () => {
     await assertFinished(a, cluster);
   });
 });
+
+/** Registers client "stuck": its entry is fresh and its lease long, but it never applies a new table. */
+async function registerStuckClient(clientsKey: string): Promise<void> {
+  const [seconds, micros] = await coordinator.time();
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  await coordinator.hset(clientsKey, 'stuck', JSON.stringify({ version: 1, at: now, host: 'elsewhere', pid: 1, name: 'shardis:stuck', leaseMs: 60_000 }));
+}
