@@ -41,6 +41,24 @@ interface Waiter {
 
 const BACKOFF_MS = [10, 25, 50, 100, 200, 400];
 
+/** WAIT's timeout when confirming keys a command moved (it holds up the target connection meanwhile). */
+const CONFIRM_WAIT_MS = 100;
+/** After a confirmation failed, copied keys stay on the source without asking again for this long. */
+const CONFIRM_PAUSE_MS = 1000;
+/** A target seen without replicas is asked again after this long. */
+const REPLICA_RECHECK_MS = 5000;
+/** What the confirming PUBLISH goes to (nobody needs to listen; the migrator's too). */
+const CONFIRM_CHANNEL = "shardis:migrate-confirm";
+
+/**
+ * The connection to the target was not the same one before the MIGRATE and
+ * after it (it reconnects, maybe to a promoted replica that lacks the keys):
+ * the keys are moved again before the command goes on. Transient.
+ */
+class TargetSwitchedError extends Error {
+  override readonly name = "TargetSwitchedError";
+}
+
 /** Commands (or transactions) whose MIGRATE failed: when they give up, and how many tries so far. */
 const retryDeadlines = new WeakMap<object, { deadline: number; attempt: number }>();
 
@@ -53,7 +71,11 @@ const retryDeadlines = new WeakMap<object, { deadline: number; attempt: number }
  * - migrating: the command's keys are first moved with `MIGRATE ... KEYS`
  *   (no REPLACE) from the source to the target, then the command runs on the
  *   target. BUSYKEY means the target's copy is the newer one: the source
- *   copy is deleted.
+ *   copy is deleted. When the target's master has a replica, the keys move
+ *   with `MIGRATE ... COPY` instead, and the source's copies are deleted
+ *   only once a replica of the target confirmed them (replication is
+ *   asynchronous: a target that fails over right after a plain MIGRATE
+ *   could lose keys it had just taken, acknowledged writes among them).
  *
  * A route belongs to one table version; applying a newer table retires it.
  */
@@ -61,6 +83,11 @@ export class MigrationRoute implements Route {
   private held: Waiter[] = [];
   private timer: NodeJS.Timeout | null = null;
   private retired = false;
+  /** Replicas of the target to wait for (0 or 1) as last asked, and when; see replicasToWait(). */
+  private replicas: { readonly count: number; readonly at: number } | null = null;
+  private asking: Promise<number> | null = null;
+  /** Until then, copied keys are not confirmed (the last confirmation failed). */
+  private confirmPausedUntil = 0;
   /** The target's master: fixed, or resolved before each MIGRATE (a Sentinel-named group can fail over). */
   private readonly target: HostPort | MasterResolver;
 
@@ -174,6 +201,7 @@ export class MigrationRoute implements Route {
     // The same key twice in one MIGRATE ... KEYS fails the whole call with BUSYKEY.
     const args = dedupe(keys);
     try {
+      if ((await this.replicasToWait()) > 0) return await this.copyKeys(args);
       await this.migrateOnce(args);
       return true;
     } catch (error) {
@@ -208,16 +236,115 @@ export class MigrationRoute implements Route {
     return true;
   }
 
-  private async migrateOnce(keys: readonly Arg[]): Promise<unknown> {
-    const target = typeof this.target === "function" ? await this.target() : this.target;
+  /**
+   * 1 when the target's master has a replica (ROLE on this client's
+   * connection to it), else 0. Seen with one, it stays 1 for the route's
+   * life (after a failover the new master has none for a while: keys keep
+   * waiting for one); seen without, it is asked again after
+   * REPLICA_RECHECK_MS. A refused ROLE (ACL) counts as none.
+   */
+  private async replicasToWait(): Promise<number> {
+    const known = this.replicas;
+    if (known !== null && (known.count > 0 || performance.now() - known.at < REPLICA_RECHECK_MS)) return known.count;
+    this.asking ??= this.askReplicas().finally(() => (this.asking = null));
+    return this.asking;
+  }
+
+  private async askReplicas(): Promise<number> {
+    let count = 0;
+    try {
+      const role = await this.run(this.targetGroup, "role", []);
+      count = Array.isArray(role) && role[0] === "master" && Array.isArray(role[2]) && role[2].length > 0 ? 1 : 0;
+    } catch (error) {
+      if (!/NOPERM|unknown command/i.test((error as Error).message)) throw error;
+      debug("ROLE refused on group %d (%s): MIGRATE without waiting for replicas", this.migration.to, (error as Error).message);
+    }
+    this.replicas = { count, at: performance.now() };
+    return count;
+  }
+
+  /**
+   * MIGRATE ... COPY (the source keeps its copies); then, when a replica of
+   * the target confirms them (PUBLISH + WAIT 1 on this client's connection
+   * to it, which must be the one up before the MIGRATE: the same server),
+   * the source's copies are deleted. Unconfirmed, they stay: the target's
+   * copy is the live one (a later MIGRATE answers BUSYKEY), and whoever
+   * confirms it later (a command, the migrator) deletes the source's. A
+   * source copy is never deleted before the target's is on a replica.
+   */
+  private async copyKeys(keys: readonly Arg[]): Promise<boolean> {
+    const redis = this.targetGroup.redis;
+    // The command goes on to the target over this connection: it must be up
+    // before the MIGRATE and the same one after (checked last, with nothing
+    // asynchronous until the command is sent). Queued for a reconnect, the
+    // command could run on a promoted replica that lacks the keys, create
+    // them afresh, and that new copy would then win over the source's.
+    if (redis.status !== "ready") await this.run(this.targetGroup, "ping", []);
+    const stream = redis.stream;
+    const same = () => redis.status === "ready" && redis.stream === stream;
+    const switched = () => new TargetSwitchedError(`group ${this.migration.to}'s connection reconnected (a failover?) around MIGRATE; moving the keys again`);
+    if (!same()) throw switched();
+    const target = await this.resolveTarget();
+    const onTarget = await this.copy(keys, target);
+    if (onTarget.length > 0 && same() && performance.now() >= this.confirmPausedUntil && (await this.confirm(same))) {
+      // The DEL is a request of its own: only under this route's table and a valid lease.
+      if (!this.current()) return false;
+      await this.run(this.source, "del", onTarget);
+    }
+    if (!same()) throw switched();
+    return true;
+  }
+
+  /** MIGRATE ... COPY: the keys now on the target, copied or there already (BUSYKEY: its copy is the newer one). */
+  private async copy(keys: readonly Arg[], target: HostPort): Promise<Arg[]> {
+    try {
+      return (await this.migrateOnce(keys, target, true)) === "NOKEY" ? [] : [...keys];
+    } catch (error) {
+      if (!isBusyKey((error as Error).message)) throw error;
+    }
+    const onTarget: Arg[] = [];
+    for (const key of keys) {
+      try {
+        if ((await this.migrateOnce([key], target, true)) !== "NOKEY") onTarget.push(key);
+      } catch (error) {
+        if (!isBusyKey((error as Error).message)) throw error;
+        onTarget.push(key);
+      }
+    }
+    return onTarget;
+  }
+
+  /** True when a replica of the target has everything written to it so far; a failure pauses confirmations for CONFIRM_PAUSE_MS. */
+  private async confirm(same: () => boolean): Promise<boolean> {
+    let confirmed = false;
+    try {
+      const published = this.run(this.targetGroup, "publish", [CONFIRM_CHANNEL, ""]);
+      const waited = this.run(this.targetGroup, "wait", ["1", String(CONFIRM_WAIT_MS)]);
+      const [, acked] = await Promise.all([published, waited]);
+      confirmed = Number(acked) >= 1 && same();
+    } catch (error) {
+      debug("confirming moved keys on group %d: %s", this.migration.to, (error as Error).message);
+    }
+    if (!confirmed) this.confirmPausedUntil = performance.now() + CONFIRM_PAUSE_MS;
+    return confirmed;
+  }
+
+  private resolveTarget(): Promise<HostPort> {
+    return typeof this.target === "function" ? this.target() : Promise.resolve(this.target);
+  }
+
+  /** MIGRATE to `target` (default: the target's master now); with `copy`, the source keeps its copies. */
+  private async migrateOnce(keys: readonly Arg[], target?: HostPort, copy = false): Promise<unknown> {
+    const to = target ?? (await this.resolveTarget());
     const { username, password } = this.hooks.auth;
     const auth = password === undefined ? [] : username === undefined ? ["AUTH", password] : ["AUTH2", username, password];
     return this.run(this.source, "migrate", [
-      target.host,
-      String(target.port),
+      to.host,
+      String(to.port),
       "",
       String(this.hooks.db),
       String(this.hooks.migrateTimeoutMs),
+      ...(copy ? ["COPY"] : []),
       ...auth,
       "KEYS",
       ...keys,
@@ -243,7 +370,8 @@ function dedupe(keys: readonly Arg[]): Arg[] {
 
 /** Errors worth another try: the target unreachable for a moment, a timeout, a reconnect, a loading server. */
 function isTransient(error: Error): boolean {
-  return /^(IOERR|LOADING|TRYAGAIN|MASTERDOWN)|replied with error: (READONLY|LOADING|MASTERDOWN)|timed? ?out|ECONNRESET|ECONNREFUSED|Connection is closed|unavailable/i.test(error.message);
+  if (error instanceof TargetSwitchedError) return true;
+  return /^(IOERR|LOADING|TRYAGAIN|MASTERDOWN)|replied with error: (READONLY|LOADING|MASTERDOWN|NOREPLICAS)|timed? ?out|ECONNRESET|ECONNREFUSED|Connection is closed|unavailable/i.test(error.message);
 }
 
 function backoff(attempt: number): number {

@@ -1,10 +1,12 @@
 // Moving the keys of the migrating slots from the source to the target
 // (DESIGN §5, migrator column): SCAN the source, keep the keys whose slot
 // moves, MIGRATE them in batches sized by a time budget (KEYS form, never
-// REPLACE or COPY). Large keys move alone with a longer timeout. BUSYKEY
+// REPLACE). Large keys move alone with a longer timeout. BUSYKEY
 // means the key is on both sides and the target's copy is the newer one: the
 // source's copy is deleted. A multi-key MIGRATE is not all-or-nothing, so
-// what is left is checked again after a failure.
+// what is left is checked again after a failure. When the target has
+// replicas to wait for, keys move with MIGRATE ... COPY, are confirmed on the
+// target (target-link.ts), and only then deleted from the source.
 import type { HostPort, MasterResolver } from "../../topology/master-address.js";
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
@@ -12,6 +14,7 @@ import createDebug from "debug";
 import { LuaScript } from "../../coordinator/scripts.js";
 import { firstSizer, nextSizer, type BatchBudget, type BatchSizer } from "./batch-size.js";
 import { backoffMs, isTransient, retrying, sleep, type RetryBudget } from "./retry.js";
+import type { TargetLink } from "./target-link.js";
 import { ScanQueue } from "./scan-queue.js";
 import { dedupeKeys, keysInSlots } from "./slot-set.js";
 
@@ -55,6 +58,13 @@ export interface MoverSettings extends RetryBudget, BatchBudget {
   readonly migrateTimeoutMs: number;
   /** Rejects when this migrator may no longer change the source (its lock was lost); awaited right before each MIGRATE and UNLINK. */
   readonly checkLock: () => Promise<void>;
+  /**
+   * Replicas of the target that must have moved keys before the source's
+   * copies are deleted, and the link that confirms it; 0 (or no link): a
+   * plain MIGRATE, which deletes them at once.
+   */
+  readonly replicas: number;
+  readonly link: TargetLink | null;
 }
 
 /** Counters of one pass. */
@@ -137,11 +147,16 @@ export class KeyMover {
     return { moved, busy, large: large.length };
   }
 
+  private migrate(keys: readonly Buffer[], timeoutMs: number, timed: boolean): Promise<{ moved: number; busy: number }> {
+    const { replicas, link } = this.settings;
+    return replicas > 0 && link !== null ? this.migrateConfirmed(keys, timeoutMs, timed, link) : this.migrateDirect(keys, timeoutMs, timed);
+  }
+
   /**
    * MIGRATE `keys`, retrying transient errors with what is left on the
    * source; BUSYKEY → key by key, the target's copy winning.
    */
-  private async migrate(keys: readonly Buffer[], timeoutMs: number, timed: boolean): Promise<{ moved: number; busy: number }> {
+  private async migrateDirect(keys: readonly Buffer[], timeoutMs: number, timed: boolean): Promise<{ moved: number; busy: number }> {
     const { checkStopped, retryMs } = this.settings;
     const deadline = performance.now() + retryMs;
     let left = keys;
@@ -156,7 +171,7 @@ export class KeyMover {
         return { moved: moved + (reply === "NOKEY" ? 0 : left.length), busy: 0 };
       } catch (error) {
         const message = (error as Error).message;
-        if (/\bBUSYKEY\b/.test(message)) {
+        if (isBusyKey(error)) {
           const result = await this.resolveBusy(left, timeoutMs);
           return { moved: moved + result.moved, busy: result.busy };
         }
@@ -173,6 +188,74 @@ export class KeyMover {
     }
   }
 
+  /**
+   * MIGRATE ... COPY `keys`, confirm them on the target (WAIT for its
+   * replicas), then delete the source's copies: the source keeps a copy until
+   * the target's is safe from a failover. After a transient error, what is
+   * still on the source is copied again (BUSYKEY then: the target has it).
+   */
+  private async migrateConfirmed(keys: readonly Buffer[], timeoutMs: number, timed: boolean, link: TargetLink): Promise<{ moved: number; busy: number }> {
+    const { checkStopped, retryMs, replicas } = this.settings;
+    const deadline = performance.now() + retryMs;
+    let left = keys;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const target = await this.resolveTarget();
+        // Taken before the MIGRATE: the confirmation must come from the server the keys went to.
+        const hold = await link.hold(target);
+        // Keys the target has already (BUSYKEY, found in one go: after a failover of the source, thousands of old copies come back).
+        const there = await hold.has(left);
+        const busy = left.filter((_, i) => there[i]);
+        const absent = left.filter((_, i) => !there[i]);
+        const started = performance.now();
+        const copy = absent.length > 0 ? await this.copy(absent, target, timeoutMs) : { copied: [], busy: [], whole: false };
+        const ms = performance.now() - started;
+        if (timed && attempt === 0 && copy.whole) this.sizer = nextSizer(this.sizer, { keys: absent.length, ms }, this.settings);
+        const copied = copy.copied;
+        busy.push(...copy.busy);
+        const onTarget = [...copied, ...busy];
+        if (onTarget.length > 0) {
+          await hold.confirm(replicas);
+          await retrying("UNLINK", this.settings, async () => {
+            await this.settings.checkLock();
+            return this.settings.source.unlink(...onTarget);
+          });
+        }
+        debugBatch("MIGRATE COPY %d keys (%d on the target already) in %s ms, confirmed by %d replicas; next batch %d", absent.length, busy.length, ms.toFixed(2), replicas, this.sizer.size);
+        return { moved: copied.length, busy: busy.length };
+      } catch (error) {
+        if (!isTransient(error) || performance.now() + backoffMs(attempt) > deadline) throw error;
+        debug("MIGRATE COPY of %d keys: %s; again with what is left", left.length, (error as Error).message);
+        await sleep(backoffMs(attempt));
+        checkStopped();
+        left = await retrying("EXISTS", this.settings, () => this.onSource(left));
+        if (left.length === 0) return { moved: 0, busy: 0 };
+      }
+    }
+  }
+
+  /** MIGRATE ... COPY: the keys the target got, and those it had already (BUSYKEY: its copy is the newer one). `whole`: one call did it. */
+  private async copy(keys: readonly Buffer[], target: HostPort, timeoutMs: number): Promise<{ copied: Buffer[]; busy: Buffer[]; whole: boolean }> {
+    try {
+      const reply = await this.migrateCall(keys, timeoutMs, target, true);
+      return { copied: reply === "NOKEY" ? [] : [...keys], busy: [], whole: true };
+    } catch (error) {
+      if (!isBusyKey(error)) throw error;
+    }
+    const copied: Buffer[] = [];
+    const busy: Buffer[] = [];
+    for (const key of keys) {
+      try {
+        if ((await this.migrateCall([key], timeoutMs, target, true)) !== "NOKEY") copied.push(key);
+      } catch (error) {
+        if (!isBusyKey(error)) throw error;
+        debug("BUSYKEY %s: the target's copy wins; the source's goes once confirmed", key.toString());
+        busy.push(key);
+      }
+    }
+    return { copied, busy, whole: false };
+  }
+
   /** Some keys are on both sides: those still on the source move one by one; where the target has one, the source's copy is deleted. */
   private async resolveBusy(keys: readonly Buffer[], timeoutMs: number): Promise<{ moved: number; busy: number }> {
     const left = await retrying("EXISTS", this.settings, () => this.onSource(keys));
@@ -183,7 +266,7 @@ export class KeyMover {
         const reply = await retrying("MIGRATE", this.settings, () => this.migrateCall([key], timeoutMs));
         if (reply !== "NOKEY") moved++;
       } catch (error) {
-        if (!/\bBUSYKEY\b/.test((error as Error).message)) throw error;
+        if (!isBusyKey(error)) throw error;
         debug("BUSYKEY %s: the target's copy wins; deleting the source's", key.toString());
         await retrying("UNLINK", this.settings, async () => {
           await this.settings.checkLock();
@@ -195,12 +278,18 @@ export class KeyMover {
     return { moved, busy };
   }
 
-  private async migrateCall(keys: readonly Buffer[], timeoutMs: number): Promise<string> {
+  /** MIGRATE (with COPY: the source keeps its copies) to `target`, or to the target's master now. */
+  private async migrateCall(keys: readonly Buffer[], timeoutMs: number, target?: HostPort, copy = false): Promise<string> {
     const { source, auth, db, checkLock } = this.settings;
     await checkLock();
-    const target = typeof this.settings.target === "function" ? await this.settings.target() : this.settings.target;
-    const reply = await source.call("MIGRATE", target.host, String(target.port), "", String(db), String(timeoutMs), ...auth, "KEYS", ...keys);
+    const to = target ?? (await this.resolveTarget());
+    const reply = await source.call("MIGRATE", to.host, String(to.port), "", String(db), String(timeoutMs), ...(copy ? ["COPY"] : []), ...auth, "KEYS", ...keys);
     return String(reply);
+  }
+
+  private resolveTarget(): Promise<HostPort> {
+    const target = this.settings.target;
+    return typeof target === "function" ? target() : Promise.resolve(target);
   }
 
   /**
@@ -225,4 +314,8 @@ export class KeyMover {
       return Number(reply) === 1;
     });
   }
+}
+
+function isBusyKey(error: unknown): boolean {
+  return error instanceof Error && /\bBUSYKEY\b/.test(error.message);
 }

@@ -30,6 +30,18 @@ export interface MigrationRunOptions {
   /** MIGRATE's timeout for a batch of ordinary keys, in ms. @default 5000 */
   readonly migrateTimeoutMs?: number;
   /**
+   * How many replicas of the receiving group must have the moved keys
+   * before the source's copies are deleted. With 1 or more, keys move with
+   * `MIGRATE ... COPY`, then `WAIT` on the target confirms them, then the
+   * source's copies are deleted: a target that fails over right after a
+   * batch does not lose it (replication is asynchronous). With 0, a plain
+   * `MIGRATE` (faster; it deletes the source's copies at once). While the
+   * target has fewer replicas up, keys wait on the source (transient errors,
+   * retried for retryMs).
+   * @default "auto": 1 when the receiving group has a replica (listed in the table, known to its Sentinels, or connected to its master), else 0
+   */
+  readonly waitReplicas?: number | "auto";
+  /**
    * Delete the keys the receiving group holds in the slots (left over from
    * earlier) instead of refusing with a TargetNotEmptyError.
    * @default false
@@ -117,6 +129,8 @@ export interface MigrationReport {
   readonly verifyPasses: number;
   /** Keys moved alone for their size (largeKeyBytes), in this run. */
   readonly largeKeys: number;
+  /** Replicas of the target that confirmed every batch before the source's copies were deleted, in this run (0: a plain MIGRATE, or this run moved no key). */
+  readonly waitReplicas?: number;
   /** The table version that gave the slots to the target. */
   readonly tableVersion: number;
   /** Duration of this run, in ms. */
@@ -136,6 +150,7 @@ export interface RunSettings {
   readonly largeKeyTimeoutMs: number;
   readonly migrateTimeoutMs: number;
   readonly clearTarget: boolean;
+  readonly waitReplicas: number | "auto";
   readonly ackTimeoutMs: number;
   readonly retryMs: number;
   readonly lockMs: number;
@@ -174,6 +189,10 @@ export function runSettings(options: MigrationRunOptions = {}): RunSettings {
   if (typeof pauseMs !== "number" || !Number.isFinite(pauseMs) || pauseMs < 0) {
     throw new ArgumentError(`pauseMs must be a number of ms ≥ 0, got ${JSON.stringify(options.pauseMs)}`);
   }
+  const waitReplicas = options.waitReplicas ?? "auto";
+  if (waitReplicas !== "auto" && !(Number.isSafeInteger(waitReplicas) && waitReplicas >= 0)) {
+    throw new ArgumentError(`waitReplicas must be "auto" or an integer ≥ 0, got ${JSON.stringify(options.waitReplicas)}`);
+  }
   const settings: RunSettings = {
     batchMs: positive("batchMs"),
     pauseMs,
@@ -182,6 +201,7 @@ export function runSettings(options: MigrationRunOptions = {}): RunSettings {
     largeKeyTimeoutMs: positive("largeKeyTimeoutMs", true),
     migrateTimeoutMs: positive("migrateTimeoutMs", true),
     clearTarget: options.clearTarget === true,
+    waitReplicas,
     ackTimeoutMs: positive("ackTimeoutMs"),
     retryMs: positive("retryMs"),
     lockMs: positive("lockMs", true),

@@ -7,10 +7,21 @@ const debug = createDebug("shardis:migrator");
 
 const BACKOFF_MS = [20, 50, 100, 200, 400, 800, 1000];
 
-/** Worth another try: the server or the link will likely be back (IOERR, LOADING, timeouts, reconnects, failover). */
+/** The target's replicas did not confirm moved keys in time (WAIT answered too few): worth another try, as a replica may come back. */
+export class ReplicaWaitError extends Error {
+  override readonly name = "ReplicaWaitError";
+}
+
+/**
+ * Worth another try: the server or the link will likely be back (IOERR,
+ * LOADING, timeouts, reconnects, failover: READONLY from a demoted master,
+ * NOREPLICAS from one cut off from its replicas, a replica that did not
+ * confirm yet).
+ */
 export function isTransient(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  return /^(?:ERR Target instance replied with error: )?(?:IOERR|LOADING|TRYAGAIN|MASTERDOWN|BUSY\b)|timed? ?out|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|max retries per request|Stream isn't writeable/i.test(
+  if (error instanceof ReplicaWaitError) return true;
+  return /^(?:ERR Target instance replied with error: )?(?:IOERR|LOADING|TRYAGAIN|MASTERDOWN|READONLY|NOREPLICAS|BUSY\b)|timed? ?out|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|aborted due to connection close|max retries per request|Stream isn't writeable/i.test(
     error.message,
   );
 }

@@ -25,6 +25,8 @@ import { backoffMs, isTransient, retrying, sleep, type RetryBudget } from "./ret
 import type { Session } from "./session.js";
 import { flagsOfRuns, runsText, slotCount } from "./slot-set.js";
 import { fencePredecessors, migrateAuth, migratorName, openSource } from "./source-link.js";
+import { TargetLink } from "./target-link.js";
+import { replicasToWait } from "./target-replicas.js";
 import { writeJob } from "./store.js";
 
 const debug = createDebug("shardis:migrator");
@@ -33,6 +35,8 @@ const debug = createDebug("shardis:migrator");
 const MAX_VERIFY_PASSES = 5;
 /** Table writes lost to other writers (VersionConflictError) before giving up. */
 const MAX_TABLE_ATTEMPTS = 10;
+/** WAIT's timeout when confirming moved keys on the target's replicas (a shorter answer is retried, within retryMs). */
+const CONFIRM_WAIT_MS = 1000;
 
 /** The table state each state written must come from. */
 const PREVIOUS: Record<MigrationState, PlanState> = { pending: "stable(from)", preparing: "pending", migrating: "preparing" };
@@ -42,6 +46,9 @@ export class MigrationRun {
   private readonly started = performance.now();
   private source: Redis | null = null;
   private mover: KeyMover | null = null;
+  /** Confirms moved keys on the target's replicas (when there are replicas to wait for). */
+  private link: TargetLink | null = null;
+  private waitReplicas = 0;
   private movedThisRun = 0;
   private moveMs = 0;
   private estimate: number | null = null;
@@ -117,6 +124,7 @@ export class MigrationRun {
       }
     } finally {
       if (this.source !== null) await closeQuietly(this.source);
+      await this.link?.close();
     }
   }
 
@@ -324,6 +332,13 @@ export class MigrationRun {
     const table = await this.readTable();
     const target = table.groups.find((g) => g.id === this.job.to);
     if (target === undefined) throw new MigrationStateError(`group ${this.job.to}, receiving the migration, is not in the table any more`);
+    // With replicas to wait for, the source keeps each key until the target's replicas have it (a failover of the target loses nothing).
+    this.waitReplicas = await retrying("counting the target's replicas", this.budget, () => replicasToWait(settings.waitReplicas, target, table.sentinels, ctx.probe));
+    this.link =
+      this.waitReplicas > 0
+        ? new TargetLink({ redisOptions: ctx.probe.redisOptions, connectTimeoutMs: ctx.probe.timeoutMs, waitMs: CONFIRM_WAIT_MS, name: migratorName(ctx.cluster), group: target.id })
+        : null;
+    debug("migration %s: %s", this.job.id, this.waitReplicas > 0 ? `moved keys confirmed on ${this.waitReplicas} replica(s) of group ${target.id} before the source's copies go` : "plain MIGRATE");
     this.mover = new KeyMover({
       source: await this.openSource(),
       // A Sentinel-named target: its master now, asked of the sentinels (answer reused 1 s).
@@ -340,6 +355,8 @@ export class MigrationRun {
       retryMs: settings.retryMs,
       checkStopped: () => this.checkStopped(),
       checkLock: () => this.session.lock.ensure(),
+      replicas: this.waitReplicas,
+      link: this.link,
     });
     return this.mover;
   }
@@ -406,6 +423,7 @@ export class MigrationRun {
       fencedConnections: this.fenced,
       verifyPasses: this.verifyPasses,
       largeKeys: this.largeKeys,
+      waitReplicas: this.waitReplicas,
       tableVersion: this.finalVersion,
       ms: Math.round(performance.now() - this.started),
       keysPerSec: keysPerSec(this.movedThisRun, this.moveMs),
