@@ -59,6 +59,9 @@ class TargetSwitchedError extends Error {
   override readonly name = "TargetSwitchedError";
 }
 
+/** At most this many keys remembered per route as gone from the source (beyond it, they are MIGRATEd each time). */
+const MAX_GONE_KEYS = 100_000;
+
 /** Commands (or transactions) whose MIGRATE failed: when they give up, and how many tries so far. */
 const retryDeadlines = new WeakMap<object, { deadline: number; attempt: number }>();
 
@@ -86,6 +89,15 @@ export class MigrationRoute implements Route {
   /** Replicas of the target to wait for (0 or 1) as last asked, and when; see replicasToWait(). */
   private replicas: { readonly count: number; readonly at: number } | null = null;
   private asking: Promise<number> | null = null;
+  /**
+   * Keys this route saw leave the source (moved, or not there at all). While
+   * the slots are migrating nothing writes a key back on the source (clients
+   * send it MIGRATE and DEL only; older tables were drained or fenced), so
+   * their next commands go straight to the target, without a MIGRATE each.
+   * Buffer keys by their latin1 text, in a set of their own.
+   */
+  private readonly gone = new Set<string>();
+  private readonly goneBuffers = new Set<string>();
   /** Until then, copied keys are not confirmed (the last confirmation failed). */
   private confirmPausedUntil = 0;
   /** The target's master: fixed, or resolved before each MIGRATE (a Sentinel-named group can fail over). */
@@ -197,12 +209,13 @@ export class MigrationRoute implements Route {
    * route stopped being current before a BUSYKEY clean-up.
    */
   private async moveKeys(keys: readonly Arg[], owner: object): Promise<boolean> {
-    if (keys.length === 0) return true;
     // The same key twice in one MIGRATE ... KEYS fails the whole call with BUSYKEY.
-    const args = dedupe(keys);
+    const args = this.onSource(keys.length === 1 ? keys : dedupe(keys));
+    if (args.length === 0) return true;
     try {
       if ((await this.replicasToWait()) > 0) return await this.copyKeys(args);
       await this.migrateOnce(args);
+      this.markGone(args);
       return true;
     } catch (error) {
       const message = (error as Error).message;
@@ -233,7 +246,22 @@ export class MigrationRoute implements Route {
         await this.run(this.source, "del", [key]);
       }
     }
+    this.markGone(keys);
     return true;
+  }
+
+  /** The keys not known to be gone from the source. */
+  private onSource(keys: readonly Arg[]): readonly Arg[] {
+    if (this.gone.size === 0 && this.goneBuffers.size === 0) return keys;
+    return keys.filter((key) => (typeof key === "string" ? !this.gone.has(key) : !this.goneBuffers.has(key.toString("latin1"))));
+  }
+
+  private markGone(keys: readonly Arg[]): void {
+    for (const key of keys) {
+      if (this.gone.size + this.goneBuffers.size >= MAX_GONE_KEYS) return;
+      if (typeof key === "string") this.gone.add(key);
+      else this.goneBuffers.add(key.toString("latin1"));
+    }
   }
 
   /**
@@ -290,7 +318,8 @@ export class MigrationRoute implements Route {
       // The DEL is a request of its own: only under this route's table and a valid lease.
       if (!this.current()) return false;
       await this.run(this.source, "del", onTarget);
-    }
+      this.markGone(keys);
+    } else if (onTarget.length === 0) this.markGone(keys); // none was on the source
     if (!same()) throw switched();
     return true;
   }

@@ -132,6 +132,27 @@ describe('a slot moving from group 1 to group 2, state by state', () => {
     assert.deepEqual(await client.mget(`{${tag}}:twice`, `{${tag}}:twice`), ['1', '1']);
   });
 
+  test('migrating: a key already moved (or never on the source) is not MIGRATEd again by the same client', async () => {
+    const slot = 404;
+    const tag = tagIn(slot);
+    const { client, state } = await moving(slot);
+    const [moved, absent] = [`{${tag}}:moved`, `{${tag}}:absent`];
+    await onGroup[0]!.set(moved, '0');
+    await state('pending');
+    await state('preparing');
+    await state('migrating');
+    const migrateCalls = async () => Number(/cmdstat_migrate:calls=(\d+)/.exec(String(await onGroup[0]!.info('commandstats')))?.[1] ?? 0);
+    const before = await migrateCalls();
+    await client.incr(moved);
+    await client.get(absent);
+    assert.equal(await migrateCalls(), before + 2, 'the first touch of each key MIGRATEs it');
+    for (let i = 0; i < 20; i++) await Promise.all([client.incr(moved), client.set(absent, String(i))]);
+    assert.equal(await migrateCalls(), before + 2, 'later ones go straight to the target');
+    assert.equal(await onGroup[1]!.get(moved), '21');
+    assert.equal(await onGroup[1]!.get(absent), '19');
+    assert.equal(await onGroup[0]!.exists(moved, absent), 0);
+  });
+
   test('stable(B): the target owns the slot', async () => {
     const slot = 404;
     const tag = tagIn(slot);
