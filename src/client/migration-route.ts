@@ -98,6 +98,10 @@ export class MigrationRoute implements Route {
    */
   private readonly gone = new Set<string>();
   private readonly goneBuffers = new Set<string>();
+  /** The keys of the next move, still open to more, and its outcome (see moveSoon). */
+  private batch: { readonly keys: Arg[]; readonly done: Promise<boolean> } | null = null;
+  /** Settles when the last move asked for is over. */
+  private tail: Promise<void> = Promise.resolve();
   /** Until then, copied keys are not confirmed (the last confirmation failed). */
   private confirmPausedUntil = 0;
   /** The target's master: fixed, or resolved before each MIGRATE (a Sentinel-named group can fail over). */
@@ -209,17 +213,14 @@ export class MigrationRoute implements Route {
    * route stopped being current before a BUSYKEY clean-up.
    */
   private async moveKeys(keys: readonly Arg[], owner: object): Promise<boolean> {
-    // The same key twice in one MIGRATE ... KEYS fails the whole call with BUSYKEY.
-    const args = this.onSource(keys.length === 1 ? keys : dedupe(keys));
-    if (args.length === 0) return true;
+    const args = this.onSource(keys);
     try {
-      if ((await this.replicasToWait()) > 0) return await this.copyKeys(args);
-      await this.migrateOnce(args);
-      this.markGone(args);
+      if (args.length > 0) return await this.moveSoon(args);
+      // Nothing to move, but behind every move already asked for: the route keeps its commands in order.
+      await this.tail;
       return true;
     } catch (error) {
       const message = (error as Error).message;
-      if (isBusyKey(message)) return this.resolveBusy(args);
       let retry = retryDeadlines.get(owner);
       if (retry === undefined) retryDeadlines.set(owner, (retry = { deadline: performance.now() + this.hooks.waitMs, attempt: 0 }));
       const wait = backoff(retry.attempt++);
@@ -231,6 +232,46 @@ export class MigrationRoute implements Route {
       await sleep(wait);
       return false;
     }
+  }
+
+  /**
+   * Moves `keys` together with the keys of the other commands readied while
+   * the move before is under way or in the same turn of the event loop (the
+   * commands a hold releases at once, a pipeline's): one MIGRATE for all.
+   * Moves run one after the other, so commands leave in the order they came.
+   */
+  private moveSoon(keys: readonly Arg[]): Promise<boolean> {
+    let batch = this.batch;
+    if (batch === null) {
+      const collected: Arg[] = [];
+      const done = this.tail
+        // process.nextTick: after the promise reactions queued now (which may add keys).
+        .then(() => new Promise<void>((resolve) => process.nextTick(resolve)))
+        .then(() => {
+          if (this.batch?.keys === collected) this.batch = null;
+          return this.moveNow(collected);
+        });
+      batch = this.batch = { keys: collected, done };
+      this.tail = done.then(noop, noop);
+    }
+    for (const key of keys) batch.keys.push(key);
+    return batch.done;
+  }
+
+  /** One MIGRATE (or COPY and confirm) of `keys`; BUSYKEY is resolved key by key. */
+  private async moveNow(keys: readonly Arg[]): Promise<boolean> {
+    // The same key twice in one MIGRATE ... KEYS fails the whole call with BUSYKEY.
+    const args = this.onSource(keys.length === 1 ? keys : dedupe(keys));
+    if (args.length === 0) return true;
+    if ((await this.replicasToWait()) > 0) return this.copyKeys(args);
+    try {
+      await this.migrateOnce(args);
+    } catch (error) {
+      if (!isBusyKey((error as Error).message)) throw error;
+      return this.resolveBusy(args);
+    }
+    this.markGone(args);
+    return true;
   }
 
   /** BUSYKEY: some key is on both sides. Move the keys one by one; where the target has one, it wins. */
@@ -419,3 +460,5 @@ function describeSlots(migration: Migration): string {
 function isBusyKey(message: string): boolean {
   return /\bBUSYKEY\b/.test(message);
 }
+
+function noop(): void {}

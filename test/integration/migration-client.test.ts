@@ -151,6 +151,14 @@ describe('a slot moving from group 1 to group 2, state by state', () => {
     assert.equal(await onGroup[1]!.get(moved), '21');
     assert.equal(await onGroup[1]!.get(absent), '19');
     assert.equal(await onGroup[0]!.exists(moved, absent), 0);
+    // A command that skips the MIGRATE does not overtake one sent before it that needs one.
+    const [fresh, list] = [`{${tag}}:fresh`, `{${tag}}:list`];
+    await onGroup[0]!.set(fresh, 'f');
+    await client.rpush(list, 'zero'); // list is gone from the source from now on
+    const first = client.eval('redis.call("GET", KEYS[1]); return redis.call("RPUSH", KEYS[2], "first")', 2, fresh, list);
+    const second = client.rpush(list, 'second');
+    await Promise.all([first, second]);
+    assert.deepEqual(await onGroup[1]!.lrange(list, 0, -1), ['zero', 'first', 'second']);
   });
 
   test('stable(B): the target owns the slot', async () => {
