@@ -140,6 +140,22 @@ export function parseInteger(name: string, text: string, min: number, max: numbe
   return n;
 }
 
+/**
+ * --wait-replicas: "auto", or how many replicas of the receiving group must
+ * confirm moved keys before the source's copies are deleted (0: a plain MIGRATE).
+ */
+export function parseWaitReplicas(text: string): number | "auto" {
+  const value = text.trim();
+  if (value.toLowerCase() === "auto") return "auto";
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new InvalidArgumentError(
+      `--wait-replicas must be "auto" or a number of replicas >= 0 (0: a plain MIGRATE, without waiting for replicas), got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+}
+
 /** A coordinator URL: redis://… or rediss://… */
 export function parseCoordinatorUrl(text: string): string {
   if (!/^rediss?:\/\/\S*$/.test(text)) {

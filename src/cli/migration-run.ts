@@ -6,17 +6,19 @@ import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
 import { MigrationStoppedError, type MigrationProgress, type MigrationRunOptions } from "../admin/index.js";
 import { DEFAULTS } from "../admin/migration/options.js";
-import { parseInteger } from "./args.js";
+import { parseInteger, parseWaitReplicas } from "./args.js";
 import { EXIT_INTERRUPTED, type CliContext } from "./context.js";
 import { ProgressPrinter } from "./progress.js";
 
 /** The run options as commander parses them. */
 export interface RunFlags {
   batchMs?: number;
+  pauseMs?: number;
   maxBatchKeys?: number;
   largeKeyBytes?: number;
   migrateTimeoutMs?: number;
   ackTimeoutMs?: number;
+  waitReplicas?: number | "auto";
   clearTarget?: boolean;
 }
 
@@ -29,6 +31,11 @@ export function addRunOptions(command: Command): Command {
       "--batch-ms <ms>",
       `time one MIGRATE batch should take; MIGRATE blocks the source meanwhile, so smaller keeps its latency low, larger moves faster (default ${DEFAULTS.batchMs})`,
       (text: string) => parseInteger("--batch-ms", text, 1, 60_000),
+    )
+    .option(
+      "--pause-ms <ms>",
+      `rest after every batch: with --batch-ms it sets the share of the source's time the move takes (batch / (batch + pause)), trading speed for foreground latency (default 0)`,
+      (text: string) => parseInteger("--pause-ms", text, 0, 60_000),
     )
     .option("--max-batch-keys <n>", `at most this many keys in one MIGRATE (default ${DEFAULTS.maxBatchKeys})`, (text: string) =>
       parseInteger("--max-batch-keys", text, 1, 1_000_000),
@@ -46,6 +53,14 @@ export function addRunOptions(command: Command): Command {
       `how long to wait for the clients to acknowledge a step before giving up; the job is kept (default ${DEFAULTS.ackTimeoutMs})`,
       (text: string) => parseInteger("--ack-timeout-ms", text, 1, MAX_MS),
     )
+    .option(
+      "--wait-replicas <auto|n>",
+      "how many replicas of the receiving group must have the moved keys before the source's copies are deleted: with 1 or more, keys move " +
+        "with MIGRATE ... COPY and WAIT confirms them, so a failover of the receiving group to such a replica keeps them; while too few " +
+        `replicas are up, keys wait on the source (after ${DEFAULTS.retryMs / 1000} s of that the run stops, keeping the job). 0: a plain MIGRATE, faster, unconfirmed ` +
+        "(default auto: 1 when the receiving group has a replica, else 0)",
+      parseWaitReplicas,
+    )
     .option("--clear-target", "delete the keys the receiving group already holds in the slots (stale copies), instead of refusing");
 }
 
@@ -53,10 +68,12 @@ export function addRunOptions(command: Command): Command {
 export function runOptions(flags: RunFlags): MigrationRunOptions {
   const options: { -readonly [K in keyof MigrationRunOptions]: MigrationRunOptions[K] } = {};
   if (flags.batchMs !== undefined) options.batchMs = flags.batchMs;
+  if (flags.pauseMs !== undefined) options.pauseMs = flags.pauseMs;
   if (flags.maxBatchKeys !== undefined) options.maxBatchKeys = flags.maxBatchKeys;
   if (flags.largeKeyBytes !== undefined) options.largeKeyBytes = flags.largeKeyBytes;
   if (flags.migrateTimeoutMs !== undefined) options.migrateTimeoutMs = flags.migrateTimeoutMs;
   if (flags.ackTimeoutMs !== undefined) options.ackTimeoutMs = flags.ackTimeoutMs;
+  if (flags.waitReplicas !== undefined) options.waitReplicas = flags.waitReplicas;
   if (flags.clearTarget === true) options.clearTarget = true;
   return options;
 }

@@ -1,11 +1,16 @@
 // Specification of how the CLI shows a migration (src/cli/progress.ts,
 // src/cli/migrate.ts's jobLines) and turns its flags into run options
-// (src/cli/migration-run.ts). No I/O: a fake clock and a fake terminal.
+// (src/cli/migration-run.ts). No I/O: a fake clock and a fake terminal (the
+// usage errors end before anything connects).
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import type { MigrationJob, MigrationProgress, MigrationReport } from '../../src/admin/index.js';
+import { main } from '../../src/cli.js';
+import { parseWaitReplicas } from '../../src/cli/args.js';
+import { EXIT_USAGE } from '../../src/cli/context.js';
 import { jobLines } from '../../src/cli/migrate.js';
-import { runOptions } from '../../src/cli/migration-run.js';
+import { addRunOptions, runOptions, type RunFlags } from '../../src/cli/migration-run.js';
 import { bar, barLine, estimatedTotal, headerLine, phaseLine, progressLine, ProgressPrinter, summaryLine } from '../../src/cli/progress.js';
 
 function progress(change: Partial<MigrationProgress> = {}): MigrationProgress {
@@ -197,6 +202,56 @@ describe('run options and migration status', () => {
       ackTimeoutMs: 300,
       clearTarget: true,
     });
+    assert.deepEqual(runOptions({ pauseMs: 0 }), { pauseMs: 0 });
+    assert.deepEqual(runOptions({ batchMs: 1, pauseMs: 9 }), { batchMs: 1, pauseMs: 9 });
+    // 0 is given, not unset: it asks for a plain MIGRATE.
+    assert.deepEqual(runOptions({ waitReplicas: 0 }), { waitReplicas: 0 });
+    assert.deepEqual(runOptions({ waitReplicas: 'auto' }), { waitReplicas: 'auto' });
+    assert.deepEqual(runOptions({ waitReplicas: 2 }), { waitReplicas: 2 });
+  });
+
+  test('--wait-replicas: "auto" or a number of replicas >= 0; anything else is a usage error', () => {
+    assert.equal(parseWaitReplicas('auto'), 'auto');
+    assert.equal(parseWaitReplicas('AUTO'), 'auto');
+    assert.equal(parseWaitReplicas('0'), 0);
+    assert.equal(parseWaitReplicas('1'), 1);
+    assert.equal(parseWaitReplicas(' 2 '), 2);
+    for (const bad of ['', '-1', '1.5', 'yes', 'true', '1e3', '0x1', '99999999999999999999']) {
+      assert.throws(
+        () => parseWaitReplicas(bad),
+        (error: unknown) => error instanceof InvalidArgumentError && /--wait-replicas must be "auto" or a number of replicas >= 0/.test(error.message),
+        bad,
+      );
+    }
+    const parse = (...argv: string[]): RunFlags => {
+      const command = addRunOptions(new Command('migrate').exitOverride().configureOutput({ writeErr: () => {} }));
+      command.parse(argv, { from: 'user' });
+      return command.opts<RunFlags>();
+    };
+    assert.deepEqual(runOptions(parse('--wait-replicas', '0')), { waitReplicas: 0 });
+    assert.deepEqual(runOptions(parse('--wait-replicas', 'auto', '--batch-ms', '5')), { waitReplicas: 'auto', batchMs: 5 });
+    assert.deepEqual(runOptions(parse()), {});
+    assert.throws(() => parse('--wait-replicas', 'some'), (error: unknown) => error instanceof CommanderError && error.code === 'commander.invalidArgument');
+  });
+
+  test('a bad --wait-replicas exits 2 (usage) from migrate, rebalance --apply and migration resume, before connecting', async () => {
+    const written: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    }) as typeof process.stderr.write;
+    const coordinator = ['--coordinator', 'redis://127.0.0.1:1'];
+    try {
+      assert.equal(await main([...coordinator, 'migrate', '--slots', '0-9', '--to', '2', '--wait-replicas', 'maybe']), EXIT_USAGE);
+      assert.equal(await main([...coordinator, 'rebalance', '--apply', '--wait-replicas', '-1']), EXIT_USAGE);
+      assert.equal(await main([...coordinator, 'migration', 'resume', '--wait-replicas', '1.5']), EXIT_USAGE);
+    } finally {
+      process.stderr.write = write;
+    }
+    const text = written.join('');
+    assert.equal(text.match(/--wait-replicas must be "auto" or a number of replicas >= 0/g)?.length, 3, text);
+    assert.doesNotMatch(text, /cannot reach the coordinator/, 'nothing connected');
   });
 
   test('jobLines: no job; a job nobody runs; a job a migrator runs', () => {
