@@ -69,6 +69,9 @@ const HOLD_MIGRATIONS = env("BENCH_HOLD_MIGRATIONS", 30);
 const HOLD_SLOTS = env("BENCH_HOLD_SLOTS", 4);
 const HOLD_RATE = env("BENCH_HOLD_RATE", 500);
 const HOLD_POOL = 100_000;
+// BENCH_HOLD_CPUS: where the hold's client processes run, "client" (CPU 0, with
+// the migrator; the servers keep CPU 1 to themselves, as in router.ts) or "all".
+const HOLD_CPUS = process.env.BENCH_HOLD_CPUS ?? "all";
 const FG_ROUNDS = env("BENCH_FG_ROUNDS", 3);
 const FG_RATE = env("BENCH_FG_RATE", 4000);
 const FG_KEYS = env("BENCH_FG_KEYS", Math.round(KEYS / 2));
@@ -87,6 +90,7 @@ const PINNED = availableParallelism() >= 2 && pinTo(process.pid, "0");
 const CLIENT_CPU = PINNED ? "0" : null;
 const ALL_CPUS = `0-${availableParallelism() - 1}`;
 const childScript = (name: string) => join(__dirname, name);
+const HOLD_CLIENT_CPUS = HOLD_CPUS === "all" ? ALL_CPUS : "0";
 
 /** Starts `count` servers, pinned to CPU 1 when this process is pinned to CPU 0. */
 async function servers(count: number): Promise<RedisServer[]> {
@@ -273,7 +277,7 @@ async function hold(): Promise<HoldResult> {
     for (let i = 0; i < HOLD_CLIENTS; i++) {
       const args = ["--import", "tsx", childScript("migration-client.ts"), url, cluster, "hold:", String(HOLD_POOL), String(HOLD_RATE)];
       const child = children.spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
-      if (PINNED) pinTo(child.pid!, ALL_CPUS); // clients may use every CPU (this process is pinned to CPU 0)
+      if (PINNED) pinTo(child.pid!, HOLD_CLIENT_CPUS);
       clients.push(new JsonChild(child, `client ${i + 1}`));
     }
     await Promise.all(clients.map((c) => c.next("ready", 60_000)));
