@@ -13,7 +13,7 @@ import { withMaster, type ProbeOptions } from "../group-probe.js";
 
 const debug = createDebug("shardis:migrator");
 
-/** The replicas to wait for: `setting` when a number, else one if the group has any replica. */
+/** The replicas to wait for: `setting` when a number, else one if the group has a replica. */
 export async function replicasToWait(setting: number | "auto", group: GroupSpec, sentinels: readonly string[] | undefined, probe: ProbeOptions): Promise<number> {
   if (setting !== "auto") return setting;
   if (group.sentinel === undefined && (group.replicas?.length ?? 0) > 0) return 1;
