@@ -1,13 +1,13 @@
 // RedisSentinel: one throwaway redis-sentinel for tests, and startSentinels():
 // masters with replicas (`--replicaof`) watched by N sentinels, ready once
 // every sentinel knows every master, its replicas and the other sentinels.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RedisSentinelNotFoundError } from './errors.js';
 import { log } from './log.js';
 import { findFreePort } from './ports.js';
-import { track, untrack } from './registry.js';
+import { track } from './registry.js';
 import { pairs, respCommand, type RespReply } from './resp.js';
 import { RedisServer, startRedisServers, type RedisServerOptions } from './server.js';
 import { PortInUseError, spawnRedis } from './spawn.js';
@@ -40,7 +40,6 @@ export interface RedisSentinelOptions {
 }
 
 const PORT_RACE_ATTEMPTS = 5;
-const STOP_GRACE_MS = 2000;
 
 function sentinelBinary(path: string | undefined): string {
   const fromEnv = process.env['SHARDIS_REDIS_SENTINEL'];
@@ -63,11 +62,8 @@ function configText(port: number, dir: string, options: RedisSentinelOptions): s
 
 export class RedisSentinel extends LocalProcess {
   private readonly options: RedisSentinelOptions;
-  private exited: Promise<void> = Promise.resolve();
-  private stopping: Promise<void> | undefined;
-
   private constructor(port: number, options: RedisSentinelOptions) {
-    super(port);
+    super(port, 'redis-sentinel');
     this.options = options;
   }
 
@@ -98,29 +94,9 @@ export class RedisSentinel extends LocalProcess {
     return Array.isArray(reply) && reply.length === 2 ? `${String(reply[0])}:${String(reply[1])}` : null;
   }
 
-  /** Graceful stop (SIGTERM, SIGKILL after ~2s), removes the temp dir. Idempotent. */
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      await this.terminate('SIGTERM', STOP_GRACE_MS);
-      const dir = this.dir;
-      this.dir = undefined;
-      if (dir !== undefined) await rm(dir, { recursive: true, force: true });
-      untrack(this);
-    })();
-    return this.stopping;
-  }
-
-  /** SIGKILL now. The config (with what it learnt) is kept for restart(). */
-  async kill(): Promise<void> {
-    await this.terminate('SIGKILL');
-  }
-
-  /** Starts again on the same port from its rewritten config. */
-  async restart(): Promise<void> {
-    if (this.stopping !== undefined) await this.stopping;
-    else await this.terminate('SIGTERM', STOP_GRACE_MS);
-    this.stopping = undefined;
-    await this.launch(false);
+  /** Starts again from its rewritten config (what it learnt is kept). */
+  protected override relaunch(): Promise<void> {
+    return this.launch(false);
   }
 
   private async launch(fresh: boolean): Promise<void> {
@@ -143,17 +119,6 @@ export class RedisSentinel extends LocalProcess {
     this.child = spawned.child;
     this.exited = spawned.exited;
     await spawned.ready;
-  }
-
-  private async terminate(signal: NodeJS.Signals, killAfterMs?: number): Promise<void> {
-    const child = this.child;
-    if (child === undefined) return;
-    if (this.running) child.kill(signal);
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-    await this.exited;
-    clearTimeout(timer);
-    child.stdout?.destroy();
-    child.stderr?.destroy();
   }
 }
 

@@ -1,11 +1,11 @@
 // RedisServer: lifecycle of one throwaway redis-server for tests
 // (start on a free port, stop, crash via kill, restart on the same port).
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { log } from './log.js';
 import { findFreePort } from './ports.js';
-import { track, trackedServers, untrack } from './registry.js';
+import { track, trackedServers } from './registry.js';
 import { PortInUseError, spawnRedis } from './spawn.js';
 import { LocalProcess } from './local-process.js';
 
@@ -30,7 +30,6 @@ interface ResolvedOptions {
 }
 
 const PORT_RACE_ATTEMPTS = 5;
-const STOP_GRACE_MS = 2000;
 
 function resolveOptions(options: RedisServerOptions): ResolvedOptions {
   const fromEnv = process.env['SHARDIS_REDIS_SERVER'];
@@ -46,11 +45,8 @@ export class RedisServer extends LocalProcess {
   readonly password: string | undefined;
 
   private readonly options: ResolvedOptions;
-  private exited: Promise<void> = Promise.resolve();
-  private stopping: Promise<void> | undefined;
-
   private constructor(port: number, options: ResolvedOptions) {
-    super(port);
+    super(port, 'redis-server');
     this.password = options.password;
     this.options = options;
   }
@@ -81,27 +77,8 @@ export class RedisServer extends LocalProcess {
     }
   }
 
-  /** Graceful stop (SIGTERM, SIGKILL after ~2s), removes the data dir. Idempotent. */
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      await this.terminate('SIGTERM', STOP_GRACE_MS);
-      await this.removeDir();
-      untrack(this);
-    })();
-    return this.stopping;
-  }
-
-  /** SIGKILL now, simulating a crash. The data dir is kept for restart(). */
-  async kill(): Promise<void> {
-    await this.terminate('SIGKILL');
-  }
-
-  /** Starts again on the same port with the same options (stops it first if running). */
-  async restart(): Promise<void> {
-    if (this.stopping !== undefined) await this.stopping;
-    else await this.terminate('SIGTERM', STOP_GRACE_MS);
-    this.stopping = undefined;
-    await this.launch();
+  protected override relaunch(): Promise<void> {
+    return this.launch();
   }
 
   private async launch(): Promise<void> {
@@ -112,34 +89,6 @@ export class RedisServer extends LocalProcess {
     this.child = spawned.child;
     this.exited = spawned.exited;
     await spawned.ready;
-  }
-
-  /** Sends `signal`, escalates to SIGKILL after `killAfterMs`, resolves once exited. */
-  private async terminate(signal: NodeJS.Signals, killAfterMs?: number): Promise<void> {
-    const child = this.child;
-    if (child === undefined) return;
-    if (this.running) {
-      log('sending %s to redis-server pid %d (%s)', signal, child.pid, this.address);
-      child.kill(signal);
-    }
-    const timer =
-      killAfterMs === undefined
-        ? undefined
-        : setTimeout(() => {
-            log('redis-server pid %d ignored %s for %dms; sending SIGKILL', child.pid, signal, killAfterMs);
-            child.kill('SIGKILL');
-          }, killAfterMs);
-    await this.exited;
-    clearTimeout(timer);
-    // A forked grandchild could hold the pipes open; make sure no handle survives.
-    child.stdout?.destroy();
-    child.stderr?.destroy();
-  }
-
-  private async removeDir(): Promise<void> {
-    const dir = this.dir;
-    this.dir = undefined;
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   }
 }
 
