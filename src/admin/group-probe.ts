@@ -97,3 +97,15 @@ export async function findKeysInSlots(redis: Redis, inSlots: Uint8Array, limit: 
   }
   throw new ShardisError("ERR_SCAN_INCOMPLETE", `SCAN did not come back to cursor 0 after ${MAX_SCAN_CALLS} calls; the keys were not all checked`);
 }
+
+/** For each of `keys`, whether `redis` holds it (one pipeline of EXISTS). */
+export async function existsEach(redis: Redis, keys: readonly (string | Buffer)[]): Promise<boolean[]> {
+  const pipeline = redis.pipeline();
+  for (const key of keys) pipeline.exists(key);
+  const replies = (await pipeline.exec()) ?? [];
+  return keys.map((_, i) => {
+    const [error, reply] = replies[i] ?? [new Error("no reply to EXISTS"), null];
+    if (error) throw error;
+    return Number(reply) === 1;
+  });
+}

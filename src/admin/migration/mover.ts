@@ -12,6 +12,7 @@ import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import createDebug from "debug";
 import { LuaScript } from "../../coordinator/scripts.js";
+import { existsEach } from "../group-probe.js";
 import { firstSizer, nextSizer, type BatchBudget, type BatchSizer } from "./batch-size.js";
 import { backoffMs, isTransient, retrying, sleep, type RetryBudget } from "./retry.js";
 import type { TargetLink } from "./target-link.js";
@@ -305,14 +306,8 @@ export class KeyMover {
 
   /** The keys among `keys` that the source still has. */
   private async onSource(keys: readonly Buffer[]): Promise<Buffer[]> {
-    const pipeline = this.settings.source.pipeline();
-    for (const key of keys) pipeline.exists(key);
-    const replies = (await pipeline.exec()) ?? [];
-    return keys.filter((_, i) => {
-      const [error, reply] = replies[i] ?? [new Error("no reply"), null];
-      if (error) throw error;
-      return Number(reply) === 1;
-    });
+    const there = await existsEach(this.settings.source, keys);
+    return keys.filter((_, i) => there[i]);
   }
 }
 

@@ -16,6 +16,7 @@ import IORedis, { type Redis, type RedisOptions } from "ioredis";
 import createDebug from "debug";
 import { closeQuietly } from "../../coordinator/connection.js";
 import type { HostPort } from "../../topology/master-address.js";
+import { existsEach } from "../group-probe.js";
 import { ReplicaWaitError } from "./retry.js";
 
 const debug = createDebug("shardis:migrator");
@@ -57,16 +58,7 @@ export class TargetLink {
     const same = () => redis.status === "ready" && redis.stream === stream;
     const where = `group ${this.options.group}'s master ${target.host}:${target.port}`;
     return {
-      has: async (keys) => {
-        const pipeline = redis.pipeline();
-        for (const key of keys) pipeline.exists(key);
-        const replies = (await pipeline.exec()) ?? [];
-        return keys.map((_, i) => {
-          const [error, reply] = replies[i] ?? [new Error("no reply to EXISTS"), null];
-          if (error) throw error;
-          return Number(reply) === 1;
-        });
-      },
+      has: (keys) => existsEach(redis, keys),
       confirm: async (replicas) => {
         if (!same()) throw new ReplicaWaitError(`the connection to ${where} dropped after MIGRATE; the keys are moved again`);
         let replies: [Error | null, unknown][];
