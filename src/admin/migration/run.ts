@@ -81,26 +81,26 @@ export class MigrationRun {
         this.checkStopped();
         switch (phase) {
           case "pending": {
-            if (!written) await this.writeState("pending", this.job);
+            if (!written) await this.writeState(this.job);
             const pending = await this.waitAcks("pending");
             this.pendingIds = [...pending.acked, ...pending.waitedOut];
             // Recorded now: status() may remove their registry entries before the next wait.
-            await this.writeState("preparing", this.next("preparing", { waitedOut: pending.waitedOut }), pending.table);
+            await this.writeState(this.next("preparing", { waitedOut: pending.waitedOut }), pending.table);
             [phase, written] = ["preparing", true];
             break;
           }
           case "preparing": {
-            if (!written) await this.writeState("preparing", this.job);
+            if (!written) await this.writeState(this.job);
             const preparing = await this.waitAcks("preparing");
             const waitedOut = fenceSet(this.job.waitedOut, this.pendingIds, preparing);
             await this.fence(waitedOut);
             // The hold in preparing ends when this write reaches the clients: no other round trip before it.
-            await this.writeState("migrating", this.next("migrating", { waitedOut }), waitedOut.length === 0 ? preparing.table : null);
+            await this.writeState(this.next("migrating", { waitedOut }), waitedOut.length === 0 ? preparing.table : null);
             [phase, written] = ["migrating", true];
             break;
           }
           case "migrating":
-            if (!written) await this.writeState("migrating", this.job);
+            if (!written) await this.writeState(this.job);
             await this.moveKeys();
             await this.enter("verifying");
             [phase, written] = ["verifying", true];
@@ -159,11 +159,13 @@ export class MigrationRun {
   }
 
   /**
-   * Writes the table state of `job`'s phase, saving `job` (stamped with the
+   * Writes the table state named by `job`'s phase, saving `job` (stamped with the
    * version written) in the same step. `known`: the table as just read, tried
    * first without reading it again.
    */
-  private async writeState(state: MigrationState, job: MigrationJob, known: ClusterTable | null = null): Promise<void> {
+  private async writeState(job: MigrationJob, known: ClusterTable | null = null): Promise<void> {
+    const state = job.phase;
+    if (state !== "pending" && state !== "preparing" && state !== "migrating") throw new MigrationStateError(`phase ${state} writes no migration state`);
     const { ctx } = this.session;
     const table = await this.commit(
       state,
