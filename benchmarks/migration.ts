@@ -82,6 +82,8 @@ const BATCH_MS = process.env.BENCH_BATCH_MS ? Number(process.env.BENCH_BATCH_MS)
 // BENCH_PAUSE_MS: the migrator's pauseMs in part 3 (rest after every batch, for foreground latency).
 const PAUSE_MS = process.env.BENCH_PAUSE_MS ? Number(process.env.BENCH_PAUSE_MS) : undefined;
 const TIME_LIMIT_MS = env("BENCH_TIME_LIMIT_MS", 900_000);
+// BENCH_SLOWLOG_US: in part 3, log every command of the two groups' servers slower than this (µs) and print a summary per window.
+const SLOWLOG_US = process.env.BENCH_SLOWLOG_US ? Number(process.env.BENCH_SLOWLOG_US) : undefined;
 const PARTS = (process.env.BENCH_PARTS ?? "throughput,hold,foreground").split(",");
 const VALUE = "value-0123456789"; // 16 bytes: "small keys"
 
@@ -109,6 +111,43 @@ function keysByGroup(prefix: string, count: number, owner: Readonly<Int32Array>,
     out[owner[slotOf(key)]! - 1]!.push(key);
   }
   return out;
+}
+
+/** Turns on the slow log of `server` (every command slower than `us` µs, up to 100,000 entries). */
+async function slowlogOn(server: RedisServer, us: number): Promise<void> {
+  const redis = new IORedis(server.port, server.host, { maxRetriesPerRequest: 1 });
+  try {
+    await redis.config("SET", "slowlog-log-slower-than", String(us), "slowlog-max-len", "100000");
+    await redis.slowlog("RESET");
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** "SCAN 120× max 850 µs, MIGRATE …": the slow log of `server` per command since the last call (which it resets). */
+async function slowlogSummary(server: RedisServer): Promise<string> {
+  const redis = new IORedis(server.port, server.host, { maxRetriesPerRequest: 1 });
+  try {
+    const entries = (await redis.slowlog("GET", 100_000)) as [number, number, number, (string | Buffer)[]][];
+    await redis.slowlog("RESET");
+    const byName = new Map<string, { count: number; max: number; total: number }>();
+    for (const [, , us, args] of entries) {
+      let name = String(args[0]).toUpperCase();
+      if (name === "MIGRATE") {
+        // MIGRATE host port "" db timeout … KEYS k1 k2 …; the slow log keeps 32 arguments ("… (N more arguments)").
+        const keys = args.length - 1 - args.findIndex((a) => String(a).toUpperCase() === "KEYS");
+        name += keys === 1 ? " of 1 key" : keys <= 10 ? " of 2-10 keys" : " of more keys";
+      }
+      const entry = byName.get(name) ?? { count: 0, max: 0, total: 0 };
+      entry.count++;
+      entry.max = Math.max(entry.max, us);
+      entry.total += us;
+      byName.set(name, entry);
+    }
+    return [...byName].map(([name, e]) => `${name} ${int(e.count)}× max ${int(e.max)} µs, total ${ms(e.total / 1000)}`).join("; ") || "nothing";
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function dbsize(server: RedisServer): Promise<number> {
@@ -419,6 +458,7 @@ async function foreground(): Promise<ForegroundResult> {
     await sleep(1000); // warm up
 
     const result: ForegroundResult = { idle: [], migrating: [], migrationSeconds: [], migrationKeys: [], errors };
+    if (SLOWLOG_US !== undefined) await Promise.all([g1!, g2!].map((g) => slowlogOn(g, SLOWLOG_US)));
     let forward = true;
     let idleMs = 5000;
     const idleWindow = async () => {
@@ -439,6 +479,9 @@ async function foreground(): Promise<ForegroundResult> {
       result.migrating.push(into);
       result.migrationSeconds.push(idleMs / 1000);
       result.migrationKeys.push(done.report.moved);
+      if (SLOWLOG_US !== undefined) {
+        for (const [name, g] of [["group 1", g1!], ["group 2", g2!]] as const) console.log(`    slow log of ${name} (> ${SLOWLOG_US} µs): ${await slowlogSummary(g)}`);
+      }
       forward = !forward;
     };
     for (let round = 0; round < FG_ROUNDS; round++) {

@@ -40,6 +40,8 @@ end
 return {gone, large}
 `);
 
+/** The smallest COUNT a SCAN is given (below it, round trips cost more than the source's time is worth). */
+const MIN_SCAN_COUNT = 10;
 /** SCAN calls without a batch before the cursor is saved anyway (slots with few keys among many). */
 const SCANS_PER_STEP = 8;
 
@@ -85,9 +87,12 @@ export type StepHook = (cursor: string, counts: Readonly<PassCounts>) => Promise
 
 export class KeyMover {
   private sizer: BatchSizer;
+  /** SCAN blocks the source too (about 0.6 µs per key it visits): its COUNT follows the same time budget as a MIGRATE. */
+  private scanSizer: BatchSizer;
 
   constructor(private readonly settings: MoverSettings) {
     this.sizer = firstSizer(settings);
+    this.scanSizer = firstSizer(settings);
   }
 
   /**
@@ -99,12 +104,14 @@ export class KeyMover {
     const { source, flags, checkStopped } = this.settings;
     const counts: PassCounts = { scanned: 0, found: 0, moved: 0, busy: 0, large: 0 };
     const queue = new ScanQueue(cursor);
-    const scanCount = Math.max(10, this.settings.maxKeys);
     while (!queue.done) {
       checkStopped();
       for (let calls = 0; calls < SCANS_PER_STEP && !queue.scanEnded && queue.length < this.sizer.size; calls++) {
         const before = queue.nextCursor;
-        const [next, keys] = await retrying("SCAN", this.settings, () => source.scanBuffer(before, "COUNT", scanCount));
+        const count = Math.max(MIN_SCAN_COUNT, this.scanSizer.size);
+        const started = performance.now();
+        const [next, keys] = await retrying("SCAN", this.settings, () => source.scanBuffer(before, "COUNT", count));
+        this.scanSizer = nextSizer(this.scanSizer, { keys: keys.length, ms: performance.now() - started }, this.settings);
         const kept = keysInSlots(keys, flags);
         counts.scanned += keys.length;
         counts.found += kept.length;
