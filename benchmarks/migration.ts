@@ -84,6 +84,8 @@ const PAUSE_MS = process.env.BENCH_PAUSE_MS ? Number(process.env.BENCH_PAUSE_MS)
 const TIME_LIMIT_MS = env("BENCH_TIME_LIMIT_MS", 900_000);
 // BENCH_SLOWLOG_US: in part 3, log every command of the two groups' servers slower than this (µs) and print a summary per window.
 const SLOWLOG_US = process.env.BENCH_SLOWLOG_US ? Number(process.env.BENCH_SLOWLOG_US) : undefined;
+// BENCH_CHILD_NODE_FLAGS: extra node flags for the hold's client processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+const CHILD_NODE_FLAGS = (process.env.BENCH_CHILD_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "");
 const PARTS = (process.env.BENCH_PARTS ?? "throughput,hold,foreground").split(",");
 const VALUE = "value-0123456789"; // 16 bytes: "small keys"
 
@@ -305,6 +307,11 @@ async function hold(): Promise<HoldResult> {
   const url = `redis://${coordinator!.address}`;
   const admin = new ShardisAdmin({ coordinator: url, cluster });
   const clients: JsonChild[] = [];
+  // This process is the migrator here: like the clients (and like part 3's migrator
+  // process), it runs where the scheduler puts it, not on CPU 0 only while ten
+  // client processes may take either core.
+  const migratorCpus = HOLD_CPUS === "all" ? ALL_CPUS : "0";
+  if (PINNED) pinTo(process.pid, migratorCpus);
   try {
     const table = await admin.initCluster({ groups: [g1!, g2!].map((s, i) => ({ id: i + 1, master: s.address })) });
     const byGroup = keysByGroup("hold:", HOLD_POOL, table.owner, 2);
@@ -314,7 +321,7 @@ async function hold(): Promise<HoldResult> {
     if (owned1.length < HOLD_MIGRATIONS * HOLD_SLOTS) throw new Error(`group 1 owns ${owned1.length} slots, fewer than ${HOLD_MIGRATIONS} × ${HOLD_SLOTS}`);
 
     for (let i = 0; i < HOLD_CLIENTS; i++) {
-      const args = ["--import", "tsx", childScript("migration-client.ts"), url, cluster, "hold:", String(HOLD_POOL), String(HOLD_RATE)];
+      const args = [...CHILD_NODE_FLAGS, "--import", "tsx", childScript("migration-client.ts"), url, cluster, "hold:", String(HOLD_POOL), String(HOLD_RATE)];
       const child = children.spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
       if (PINNED) pinTo(child.pid!, HOLD_CLIENT_CPUS);
       clients.push(new JsonChild(child, `client ${i + 1}`));
@@ -372,6 +379,7 @@ async function hold(): Promise<HoldResult> {
     await children.waitAll(10_000);
     await admin.close();
     await stop([coordinator!, g1!, g2!]);
+    if (PINNED) pinTo(process.pid, "0");
   }
 }
 

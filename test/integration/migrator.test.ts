@@ -304,6 +304,29 @@ describe('migrating slots with their keys while clients write', () => {
     assert.equal((await keysInSlots(onGroup[1]!, 10, 19)).length, 100);
   });
 
+  test('a small batchMs bounds SCAN too: no SCAN asks for more keys than the time budget allows', async () => {
+    // SCAN blocks the source like MIGRATE does: with batchMs 0.5 its COUNT
+    // stays under (0.5 - 0.3 ms call overhead) / 0.5 µs per key = 400, far
+    // below maxBatchKeys (which once set the COUNT whatever batchMs said).
+    const cluster = uniqueCluster('scan-budget');
+    const a = admin(cluster);
+    await a.initCluster({ groups });
+    await fill(onGroup[0]!, 10, 19, 2000, 'sb');
+    const source = onGroup[0]!;
+    await source.config('SET', 'slowlog-log-slower-than', '0', 'slowlog-max-len', '100000');
+    try {
+      await source.slowlog('RESET');
+      const report = await within(30_000, 'the migration', a.migrate({ slots: [{ from: 10, to: 19 }], to: 2, batchMs: 0.5, maxBatchKeys: 1000 }));
+      assert.equal(report.moved, 2000);
+      const entries = (await source.slowlog('GET', 100_000)) as [number, number, number, string[]][];
+      const counts = entries.filter(([, , , args]) => String(args[0]).toUpperCase() === 'SCAN').map(([, , , args]) => Number(args[args.length - 1]));
+      assert.ok(counts.length > 0, 'the slow log saw the SCAN calls');
+      assert.ok(Math.max(...counts) <= 400, `SCAN COUNTs: ${[...new Set(counts)].join(', ')}`);
+    } finally {
+      await source.config('SET', 'slowlog-log-slower-than', '10000', 'slowlog-max-len', '128');
+    }
+  });
+
   test('bad requests are refused before anything changes', async () => {
     const cluster = uniqueCluster('bad');
     const a = admin(cluster);
