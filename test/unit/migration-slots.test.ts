@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { AckTimeoutError, ArgumentError } from '../../src/errors.js';
 import { SLOT_COUNT, slotOf } from '../../src/slot.js';
 import { dedupeKeys, flagsOfRuns, flagsOfSpans, keysInSlots, runsOf, runsText, sameSlots, slotCount } from '../../src/admin/migration/slot-set.js';
-import { ackStatus, waitForAcks, LEASE_MARGIN_MS } from '../../src/admin/migration/acks.js';
+import { ackStatus, completedByHeard, parseAckMessage, waitForAcks, LEASE_MARGIN_MS, type HeardAcks } from '../../src/admin/migration/acks.js';
 import { connectionIdsNamed, connectionName, fenceSet } from '../../src/admin/migration/fence.js';
 import { lockValue, parseLockHolder } from '../../src/admin/migration/lock.js';
 import { runSettings, DEFAULTS } from '../../src/admin/migration/options.js';
@@ -107,6 +107,49 @@ describe('ack status of one registry snapshot', () => {
       }),
       (e: unknown) => e instanceof AckTimeoutError && e.version === 8 && e.clients.join() === 'edge,waiting',
     );
+  });
+
+  test('ack messages: "<id> <version>" and "<id> gone"; anything else is not one', () => {
+    assert.deepEqual(parseAckMessage('c1 8'), { id: 'c1', ack: 8 });
+    assert.deepEqual(parseAckMessage('host a:1 12'), { id: 'host a:1', ack: 12 });
+    assert.deepEqual(parseAckMessage('c1 gone'), { id: 'c1', ack: 'gone' });
+    for (const bad of ['c1', ' 8', 'c1 ', 'c1 x', 'c1 1.5']) assert.equal(parseAckMessage(bad), null, bad);
+  });
+
+  const heardOf = (acks: Record<string, number | 'gone'>): HeardAcks & { forgotten: number } => {
+    const heard = { forgotten: 0, forget: () => void heard.forgotten++, get: (id: string) => acks[id] };
+    return heard;
+  };
+
+  test('acks heard after a snapshot complete it only when every waited-for client acked the version or left', () => {
+    const status = ackStatus(snapshot(T), 8); // waiting: edge, waiting; waited out: expired
+    assert.equal(completedByHeard(status, 8, heardOf({ edge: 8 })), null, 'one still waited for');
+    assert.equal(completedByHeard(status, 8, heardOf({ edge: 8, waiting: 7 })), null, 'an ack of an older version is not one');
+    assert.equal(completedByHeard(status, 8, heardOf({ edge: 8, waiting: 8, stranger: 3 })) !== null, true, 'clients not in the snapshot do not count');
+    assert.deepEqual(completedByHeard(status, 8, heardOf({ edge: 9, waiting: 'gone', expired: 8 })), { acked: ['acked', 'edge', 'expired', 'newer'], waitedOut: [], waiting: [] });
+    assert.deepEqual(completedByHeard(status, 8, heardOf({ edge: 8, waiting: 8 })), { acked: ['acked', 'edge', 'newer', 'waiting'], waitedOut: ['expired'], waiting: [] });
+  });
+
+  test('waitForAcks ends on the last ack heard, without reading the registry again', async () => {
+    const acks: Record<string, number | 'gone'> = {};
+    const heard = heardOf(acks);
+    let reads = 0;
+    const arriving: [string, number][] = [['edge', 8], ['waiting', 8]];
+    const status = await waitForAcks({
+      version: 8,
+      phase: 'preparing',
+      timeoutMs: 10_000,
+      read: async () => (reads++, snapshot(T)),
+      sleep: async () => {
+        const [id, version] = arriving.shift()!;
+        acks[id] = version;
+      },
+      checkStopped: () => {},
+      heard,
+    });
+    assert.equal(reads, 1);
+    assert.equal(heard.forgotten, 1, 'what was heard is forgotten before the read');
+    assert.deepEqual(status, { acked: ['acked', 'edge', 'newer', 'waiting'], waitedOut: ['expired'], waiting: [] });
   });
 
   test('waitForAcks stops when told to', async () => {

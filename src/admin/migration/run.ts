@@ -250,6 +250,7 @@ export class MigrationRun {
       timeoutMs: settings.ackTimeoutMs,
       read: () => retrying("reading the client registry", this.budget, () => readRegistry(ctx.coordinator, ctx.keys)),
       sleep: (ms) => waker.sleep(ms, settings.signal ?? undefined),
+      heard: waker,
       checkStopped: () => this.checkStopped(),
       onWaiting: (s) => {
         this.waitingFor = s.waiting;
