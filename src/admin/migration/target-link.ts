@@ -78,7 +78,7 @@ export class TargetLink {
         if (Number(acked) < replicas) {
           throw new ReplicaWaitError(
             `${where}: WAIT answered ${Number(acked)} of ${replicas} replicas within ${this.options.waitMs} ms after MIGRATE ... COPY; ` +
-              `the keys stay on the source until a replica has them. Is a replica of group ${this.options.group} up? (waitReplicas: 0 moves without waiting)`,
+              `the keys stay on the source until a replica has them. Is a replica of group ${this.options.group} up? (the waitReplicas: 0 option, or --wait-replicas 0 on the command line, moves without waiting)`,
           );
         }
       },
