@@ -8,6 +8,7 @@ import type { GroupConnection } from "./group-connection.js";
 import { keysOf } from "./router.js";
 import { armTimeout, routeTimeoutError } from "./deadline.js";
 import type { HostPort, MasterResolver } from "../topology/master-address.js";
+import { isTransientMessage } from "../transient.js";
 
 const debug = createDebug("shardis:migration");
 
@@ -441,7 +442,7 @@ function dedupe(keys: readonly Arg[]): Arg[] {
 /** Errors worth another try: the target unreachable for a moment, a timeout, a reconnect, a loading server. */
 function isTransient(error: Error): boolean {
   if (error instanceof TargetSwitchedError) return true;
-  return /^(IOERR|LOADING|TRYAGAIN|MASTERDOWN)|replied with error: (READONLY|LOADING|MASTERDOWN|NOREPLICAS)|timed? ?out|ECONNRESET|ECONNREFUSED|Connection is closed|unavailable/i.test(error.message);
+  return isTransientMessage(error.message);
 }
 
 function backoff(attempt: number): number {

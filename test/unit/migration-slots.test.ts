@@ -219,7 +219,7 @@ describe('run options', () => {
   });
 });
 
-describe('transient errors', () => {
+describe('transient errors (one list, src/transient.ts, for the migrator and the client\'s migrating path)', () => {
   test('IOERR, LOADING, timeouts, reconnects are retried; BUSYKEY and others are not', () => {
     for (const message of [
       'IOERR error or timeout reading to target instance',
@@ -229,6 +229,8 @@ describe('transient errors', () => {
       'connect ECONNREFUSED 127.0.0.1:6379',
       'Reached the max retries per request limit (which is 1). Refer to "maxRetriesPerRequest" option for details.',
       'BUSY Redis is busy running a script.',
+      'ERR Target instance replied with error: READONLY You can\'t write against a read only replica.',
+      'group 2 (127.0.0.1:7002) is unavailable: connect ECONNREFUSED',
     ]) {
       assert.ok(isTransient(new Error(message)), message);
     }

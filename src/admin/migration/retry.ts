@@ -2,6 +2,7 @@
 // are retried with backoff until a time budget runs out; others are not.
 import { performance } from "node:perf_hooks";
 import createDebug from "debug";
+import { isTransientMessage } from "../../transient.js";
 
 const debug = createDebug("shardis:migrator");
 
@@ -21,9 +22,7 @@ export class ReplicaWaitError extends Error {
 export function isTransient(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error instanceof ReplicaWaitError) return true;
-  return /^(?:ERR Target instance replied with error: )?(?:IOERR|LOADING|TRYAGAIN|MASTERDOWN|READONLY|NOREPLICAS|BUSY\b)|timed? ?out|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|aborted due to connection close|max retries per request|Stream isn't writeable/i.test(
-    error.message,
-  );
+  return isTransientMessage(error.message);
 }
 
 /** The wait before retry number `attempt` (0-based). */
