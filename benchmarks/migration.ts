@@ -288,7 +288,7 @@ interface HoldResult {
   /** Every client's hold, in ms. */
   windows: number[];
   /** Per migration: the first and last client to apply preparing, and to apply migrating (ms, machine clock). */
-  lineup: { firstPreparing: number; lastPreparing: number; firstMigrating: number; lastMigrating: number }[];
+  lineup: { firstPreparing: number; lastPreparing: number; firstMigrating: number; lastMigrating: number; lastAck?: number }[];
   /** Commands sent in a hold: send → release, and send → reply. */
   heldFor: number[];
   held: number[];
@@ -307,6 +307,7 @@ async function hold(): Promise<HoldResult> {
   const url = `redis://${coordinator!.address}`;
   const admin = new ShardisAdmin({ coordinator: url, cluster });
   const clients: JsonChild[] = [];
+  let ackListener: IORedis | null = null;
   // This process is the migrator here: like the clients (and like part 3's migrator
   // process), it runs where the scheduler puts it, not on CPU 0 only while ten
   // client processes may take either core.
@@ -329,6 +330,17 @@ async function hold(): Promise<HoldResult> {
     await Promise.all(clients.map((c) => c.next("ready", 60_000)));
 
     const migratorPreparing: number[] = [];
+    // The acks as published (this process listens on the acks channel): when the last
+    // client acked each version, on the machine's clock like the clients' reports.
+    ackListener = new IORedis(coordinator!.port, coordinator!.host);
+    const lastAckAt = new Map<number, number>();
+    ackListener.on("message", (_channel: string, message: string) => {
+      const version = Number(message.slice(message.lastIndexOf(" ") + 1));
+      if (Number.isSafeInteger(version)) lastAckAt.set(version, performance.timeOrigin + performance.now());
+    });
+    await ackListener.subscribe(`shardis:{${cluster}}:acks`);
+    /** Per migration: when the last client acked the preparing version. */
+    const lastAcks: (number | undefined)[] = [];
     for (let m = 0; m < HOLD_MIGRATIONS; m++) {
       const first = owned1[m * HOLD_SLOTS]!;
       const slots = Array.from({ length: HOLD_SLOTS }, (_, j) => first + j);
@@ -351,6 +363,9 @@ async function hold(): Promise<HoldResult> {
         120_000,
         `migration ${m + 1}`,
       );
+      // The tables of a migration: pending, preparing, migrating, then the final one.
+      const preparingVersion = (await admin.readTable())!.version - 2;
+      lastAcks[m] = lastAckAt.get(preparingVersion);
       await sleep(50);
     }
     await sleep(200);
@@ -367,14 +382,15 @@ async function hold(): Promise<HoldResult> {
       result.other.push(...report.other);
       result.errors.push(...report.errors);
     }
-    for (const holds of perMigration) {
-      if (holds.length !== clients.length) continue; // a client missed one: no line-up for it
+    perMigration.forEach((holds, m) => {
+      if (holds.length !== clients.length) return; // a client missed one: no line-up for it
       const starts = holds.map(([start]) => start);
       const ends = holds.map(([, end]) => end);
-      result.lineup.push({ firstPreparing: Math.min(...starts), lastPreparing: Math.max(...starts), firstMigrating: Math.min(...ends), lastMigrating: Math.max(...ends) });
-    }
+      result.lineup.push({ firstPreparing: Math.min(...starts), lastPreparing: Math.max(...starts), firstMigrating: Math.min(...ends), lastMigrating: Math.max(...ends), lastAck: lastAcks[m] });
+    });
     return result;
   } finally {
+    ackListener?.disconnect();
     for (const c of clients) c.child.stdin!.end();
     await children.waitAll(10_000);
     await admin.close();
@@ -555,6 +571,8 @@ async function main(): Promise<void> {
     };
     rows.push(["  first → last client to apply preparing", span((l) => l.lastPreparing - l.firstPreparing), "", ""]);
     rows.push(["  last preparing → first migrating applied", span((l) => l.firstMigrating - l.lastPreparing), "", ""]);
+    const acked = h.lineup.filter((l) => l.lastAck !== undefined).map((l) => l.lastAck! - l.lastPreparing);
+    rows.push(["    of which: last preparing applied → last ack published", `p50 ${ms(percentile(acked, 50))}, p99 ${ms(percentile(acked, 99))}`, "", ""]);
     rows.push(["  first → last client to apply migrating", span((l) => l.lastMigrating - l.firstMigrating), "", ""]);
     rows.push([`  commands sent in the hold, send → release (${int(h.heldFor.length)})`, `p50 ${ms(percentile(h.heldFor, 50))}, p99 ${ms(percentile(h.heldFor, 99))}`, "", ""]);
     rows.push([`  commands sent in the hold, send → reply (${int(h.held.length)})`, `p50 ${ms(percentile(h.held, 50))}, p99 ${ms(percentile(h.held, 99))}`, "", ""]);
