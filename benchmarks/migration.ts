@@ -26,8 +26,10 @@
  * BENCH_HOLD_CLIENTS (10), BENCH_HOLD_MIGRATIONS (30), BENCH_HOLD_SLOTS (4
  * slots per migration), BENCH_HOLD_RATE (500 commands/s per client),
  * BENCH_FG_ROUNDS (3), BENCH_FG_RATE (4000 commands/s), BENCH_FG_KEYS
- * (BENCH_KEYS / 2), BENCH_BATCH_MS (the migrator's batchMs in part 3;
- * default: the library's), BENCH_TIME_LIMIT_MS (900,000).
+ * (BENCH_KEYS / 2), BENCH_BATCH_MS and BENCH_PAUSE_MS (the migrator's batchMs
+ * and pauseMs in part 3; default: the library's), BENCH_SLOWLOG_US (part 3:
+ * the groups' slow logs per window), BENCH_CHILD_NODE_FLAGS (node flags for
+ * part 2's clients), BENCH_TIME_LIMIT_MS (900,000).
  *
  * With two cores or more, this process (and redis-cli, and the migrator
  * process) runs on CPU 0 and every redis-server on CPU 1; the 10 client

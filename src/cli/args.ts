@@ -140,6 +140,15 @@ export function parseInteger(name: string, text: string, min: number, max: numbe
   return n;
 }
 
+/** A number of milliseconds (fractions allowed: "0.5") in (min, max] when `exclusiveMin`, else [min, max]. */
+export function parseMs(name: string, text: string, min: number, max: number, exclusiveMin = false): number {
+  const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(n) || (exclusiveMin ? n <= min : n < min) || n > max) {
+    throw new InvalidArgumentError(`${name} must be a number of ms ${exclusiveMin ? "above" : "from"} ${min}${exclusiveMin ? " and at most" : " to"} ${max}, got ${JSON.stringify(text)}`);
+  }
+  return n;
+}
+
 /**
  * --wait-replicas: "auto", or how many replicas of the receiving group must
  * confirm moved keys before the source's copies are deleted (0: a plain MIGRATE).

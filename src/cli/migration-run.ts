@@ -6,7 +6,7 @@ import { performance } from "node:perf_hooks";
 import type { Command } from "commander";
 import { MigrationStoppedError, type MigrationProgress, type MigrationRunOptions } from "../admin/index.js";
 import { DEFAULTS } from "../admin/migration/options.js";
-import { parseInteger, parseWaitReplicas } from "./args.js";
+import { parseInteger, parseMs, parseWaitReplicas } from "./args.js";
 import { EXIT_INTERRUPTED, type CliContext } from "./context.js";
 import { ProgressPrinter } from "./progress.js";
 
@@ -30,12 +30,12 @@ export function addRunOptions(command: Command): Command {
     .option(
       "--batch-ms <ms>",
       `time one MIGRATE batch should take; MIGRATE blocks the source meanwhile, so smaller keeps its latency low, larger moves faster (default ${DEFAULTS.batchMs})`,
-      (text: string) => parseInteger("--batch-ms", text, 1, 60_000),
+      (text: string) => parseMs("--batch-ms", text, 0, 60_000, true),
     )
     .option(
       "--pause-ms <ms>",
       `rest after every batch: with --batch-ms it sets the share of the source's time the move takes (batch / (batch + pause)), trading speed for foreground latency (default 0)`,
-      (text: string) => parseInteger("--pause-ms", text, 0, 60_000),
+      (text: string) => parseMs("--pause-ms", text, 0, 60_000),
     )
     .option("--max-batch-keys <n>", `at most this many keys in one MIGRATE (default ${DEFAULTS.maxBatchKeys})`, (text: string) =>
       parseInteger("--max-batch-keys", text, 1, 1_000_000),

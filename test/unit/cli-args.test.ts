@@ -16,6 +16,7 @@ import {
   parseGroupSpec,
   parseHostPortList,
   parseInteger,
+  parseMs,
   parseSentinelName,
   parseSlotList,
   parseWeight,
@@ -136,6 +137,11 @@ describe('other arguments', () => {
     assert.equal(parseGroupId('7'), 7);
     refuses(() => parseGroupId('-1'), /positive integer/);
     assert.equal(parseInteger('--groups', '16', 1, 16), 16);
+    assert.equal(parseMs('--batch-ms', '0.5', 0, 60_000, true), 0.5);
+    assert.equal(parseMs('--pause-ms', '0', 0, 60_000), 0);
+    refuses(() => parseMs('--batch-ms', '0', 0, 60_000, true), /--batch-ms must be a number of ms above 0 and at most 60000, got "0"/);
+    refuses(() => parseMs('--pause-ms', '-1', 0, 60_000), /--pause-ms must be a number of ms from 0 to 60000, got "-1"/);
+    refuses(() => parseMs('--pause-ms', '1e3', 0, 60_000), /--pause-ms must be a number of ms/);
     refuses(() => parseInteger('--groups', '17', 1, 16), /--groups must be an integer from 1 to 16, got "17"/);
     assert.equal(parseCoordinatorUrl('rediss://user:pw@host:6380/2'), 'rediss://user:pw@host:6380/2');
     refuses(() => parseCoordinatorUrl('127.0.0.1:6379'), /redis:\/\//);
