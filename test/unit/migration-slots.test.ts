@@ -121,12 +121,13 @@ describe('ack status of one registry snapshot', () => {
     return heard;
   };
 
-  test('acks heard after a snapshot complete it only when every waited-for client acked the version or left', () => {
+  test('acks heard after a snapshot complete it only when every waited-for client acked the version or left (then it is fenced)', () => {
     const status = ackStatus(snapshot(T), 8); // waiting: edge, waiting; waited out: expired
     assert.equal(completedByHeard(status, 8, heardOf({ edge: 8 })), null, 'one still waited for');
     assert.equal(completedByHeard(status, 8, heardOf({ edge: 8, waiting: 7 })), null, 'an ack of an older version is not one');
     assert.equal(completedByHeard(status, 8, heardOf({ edge: 8, waiting: 8, stranger: 3 })) !== null, true, 'clients not in the snapshot do not count');
-    assert.deepEqual(completedByHeard(status, 8, heardOf({ edge: 9, waiting: 'gone', expired: 8 })), { acked: ['acked', 'edge', 'expired', 'newer'], waitedOut: [], waiting: [] });
+    assert.deepEqual(completedByHeard(status, 8, heardOf({ edge: 9, waiting: 'gone', expired: 8 })), { acked: ['acked', 'edge', 'expired', 'newer'], waitedOut: ['waiting'], waiting: [] }, 'one heard leaving is fenced like one waited out');
+    assert.deepEqual(completedByHeard(status, 8, heardOf({ edge: 8, waiting: 8, expired: 'gone' })), { acked: ['acked', 'edge', 'newer', 'waiting'], waitedOut: ['expired'], waiting: [] }, 'status() removing an expired entry does not spare it the fence');
     assert.deepEqual(completedByHeard(status, 8, heardOf({ edge: 8, waiting: 8 })), { acked: ['acked', 'edge', 'newer', 'waiting'], waitedOut: ['expired'], waiting: [] });
   });
 

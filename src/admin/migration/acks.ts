@@ -127,17 +127,22 @@ export function parseAckMessage(message: string): { id: string; ack: number | "g
 /**
  * `status` (from a registry snapshot taken after heard.forget()) completed by
  * the acks heard since: null unless every client it waits for was heard
- * acking `version` (or leaving). Clients registered after the snapshot do not
+ * acking `version` or leaving. Clients registered after the snapshot do not
  * count: they read a table at least as new as `version` when they registered.
+ * A client heard leaving counts as waited out, so it is fenced: "gone" is
+ * also what status() announces when it removes a long-expired entry.
  */
 export function completedByHeard(status: AckStatus, version: number, heard: HeardAcks): AckStatus | null {
-  const has = (id: string) => {
+  const ackedNow = (id: string) => {
     const ack = heard.get(id);
-    return ack === "gone" || (ack !== undefined && ack >= version);
+    return ack !== undefined && ack !== "gone" && ack >= version;
   };
-  if (!status.waiting.every(has)) return null;
-  const acked = [...status.acked, ...status.waiting.filter((id) => heard.get(id) !== "gone"), ...status.waitedOut.filter((id) => has(id) && heard.get(id) !== "gone")].sort();
-  return { acked, waitedOut: status.waitedOut.filter((id) => !has(id)), waiting: [] };
+  if (!status.waiting.every((id) => ackedNow(id) || heard.get(id) === "gone")) return null;
+  return {
+    acked: [...status.acked, ...status.waiting.filter(ackedNow), ...status.waitedOut.filter(ackedNow)].sort(),
+    waitedOut: [...status.waitedOut.filter((id) => !ackedNow(id)), ...status.waiting.filter((id) => !ackedNow(id))].sort(),
+    waiting: [],
+  };
 }
 
 export interface AckWait {
