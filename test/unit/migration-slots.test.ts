@@ -153,6 +153,13 @@ describe('ack status of one registry snapshot', () => {
     assert.deepEqual(status, { acked: ['acked', 'edge', 'newer', 'waiting'], waitedOut: ['expired'], waiting: [] });
   });
 
+  test('waitForAcks: a client waited out stays waited out (fenced) when its entry is removed before the wait ends', async () => {
+    // First read: "expired" is waited out; by the second, status() has removed it and the others acked.
+    const reads = [snapshot(T), { now: T + 10, entries: { acked: entry(8, T), newer: entry(9, T), edge: entry(8, T), waiting: entry(8, T) } }];
+    const status = await waitForAcks({ version: 8, phase: 'pending', timeoutMs: 10_000, read: async () => reads.shift()!, sleep: async () => {}, checkStopped: () => {} });
+    assert.deepEqual(status, { acked: ['acked', 'edge', 'newer', 'waiting'], waitedOut: ['expired'], waiting: [] });
+  });
+
   test('waitForAcks stops when told to', async () => {
     const stop = new Error('stopped');
     await assert.rejects(

@@ -171,10 +171,18 @@ export interface AckWait {
  */
 export async function waitForAcks(wait: AckWait): Promise<AckStatus> {
   const deadline = performance.now() + wait.timeoutMs;
+  // Once waited out, a client stays so (and is fenced) unless it acks: status()
+  // may remove its entry between two reads, and absence is no proof it is silent.
+  const waitedOut = new Set<string>();
+  const withEarlier = (status: AckStatus): AckStatus => {
+    for (const id of status.waitedOut) waitedOut.add(id);
+    const acked = new Set(status.acked);
+    return { ...status, waitedOut: [...waitedOut].filter((id) => !acked.has(id) && !status.waiting.includes(id)).sort() };
+  };
   for (;;) {
     wait.checkStopped();
     wait.heard?.forget();
-    const status = ackStatus(await wait.read(), wait.version);
+    const status = withEarlier(ackStatus(await wait.read(), wait.version));
     if (status.waiting.length === 0) return status;
     wait.onWaiting?.(status);
     // Until the next poll, every ack message is checked against this snapshot.
