@@ -133,6 +133,8 @@ async function killUnderLoad(name: string, group: number, otherGroup: number, wa
   const master = [victim.master, ...victim.replicas].find((s) => s.address === oldAddress)!;
   const hit = writeLoad(client, group, tagOf(client, group, `${name}k`), 4, waitReplicas);
   const other = writeLoad(client, otherGroup, tagOf(client, otherGroup, `${name}o`), 4, waitReplicas);
+  // Stopped however the test ends (a failed assertion must not leave them looping).
+  closers.push(() => hit.stop(), () => other.stop());
   await sleep(1000);
   const killedAt = performance.now();
   await master.kill();
